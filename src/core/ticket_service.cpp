@@ -1,0 +1,163 @@
+#include "core/ticket_service.h"
+
+#include "core/frames.h"
+#include "util/log.h"
+
+namespace ticketaid {
+
+TicketService::TicketService(Store& store, LlmClient& llm, GenerationQueue& queue, Clock& clock,
+                             SettingsSource settings, BlockingExecutor blocking)
+    : store_(store),
+      llm_(llm),
+      queue_(queue),
+      clock_(clock),
+      settings_(std::move(settings)),
+      blocking_(std::move(blocking)) {}
+
+void TicketService::request_answer(TicketRequest request, std::shared_ptr<ReplySink> sink) {
+  blocking_(
+      [this, request = std::move(request), sink = std::move(sink)] { handle(request, sink); });
+}
+
+std::size_t TicketService::active_generations() const {
+  std::lock_guard lock(mutex_);
+  return active_.size();
+}
+
+bool TicketService::serve_from_cache(const TicketRequest& request,
+                                     const std::optional<TicketSession>& stored,
+                                     const Settings& settings, ReplySink& sink) {
+  if (request.regenerate || !stored || stored->status != SessionStatus::complete) return false;
+  if (stored->prompt != request.body && settings.cache_refresh_on_body_change) return false;
+  sink.deliver(frames::cached(*stored), false);
+  sink.deliver(frames::done(stored->stats, true), true);
+  return true;
+}
+
+void TicketService::shutdown() {
+  shutting_down_ = true;
+  std::vector<std::shared_ptr<Generation>> running;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, generation] : active_)
+      running.push_back(generation);
+  }
+  for (auto& generation : running) {
+    generation->stop(Status::error(ErrorCode::busy, "the daemon is shutting down"));
+  }
+}
+
+void TicketService::handle(const TicketRequest& request, const std::shared_ptr<ReplySink>& sink) {
+  if (sink->detached()) return;
+  if (shutting_down_) {
+    sink->deliver(frames::error(Status::error(ErrorCode::busy, "the daemon is shutting down")),
+                  true);
+    return;
+  }
+  auto settings = settings_();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    // 1. Join the generation running for this ticket, or wait for it to end.
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = active_.find(request.ticket_id); it != active_.end()) {
+        auto& running = it->second;
+        if (running->prompt() == request.body || request.regenerate) {
+          if (running->attach(sink)) return;
+        } else {
+          running->defer([this, request, sink] { request_answer(request, sink); });
+          return;
+        }
+      }
+    }
+    // 2. The cache, read without holding the lock.
+    auto stored = store_.find_ticket_session(request.ticket_id);
+    if (!stored) {
+      sink->deliver(frames::error(stored.status()), true);
+      return;
+    }
+    if (serve_from_cache(request, stored.value(), *settings, *sink)) return;
+
+    // 3. Start a generation, unless one started (or finished) meanwhile.
+    std::shared_ptr<Generation> generation;
+    {
+      std::lock_guard lock(mutex_);
+      if (active_.count(request.ticket_id)) continue;
+      if (!request.regenerate) {
+        auto again = store_.find_ticket_session(request.ticket_id);
+        if (again && serve_from_cache(request, again.value(), *settings, *sink)) return;
+      }
+      generation = make_generation(request, *settings);
+      active_.emplace(request.ticket_id, generation);
+      generation->attach(sink);
+    }
+    generation->start(queue_);
+    return;
+  }
+  sink->deliver(frames::error(Status::error(ErrorCode::internal,
+                                            "the ticket kept changing state; try again")),
+                true);
+}
+
+std::shared_ptr<Generation> TicketService::make_generation(const TicketRequest& request,
+                                                           const Settings& settings) {
+  GenerationSpec spec;
+  spec.key = request.ticket_id;
+  spec.prompt = request.body;
+  spec.request.model = settings.ollama_model;
+  spec.request.think = settings.ollama_think;
+  spec.request.options = settings.ollama_options;
+  spec.request.options["num_predict"] = settings.generation_max_tokens;
+  if (!settings.ollama_system_prompt.empty()) {
+    spec.request.messages.push_back({"system", settings.ollama_system_prompt});
+  }
+  spec.request.messages.push_back({"user", request.body});
+  spec.limits.first_token = std::chrono::seconds(settings.generation_first_token_timeout_s);
+  spec.limits.idle = std::chrono::seconds(settings.generation_idle_timeout_s);
+  spec.limits.total = std::chrono::seconds(settings.generation_timeout_s);
+  spec.forward_thinking = settings.ollama_think;
+  spec.coalesce_interval = std::chrono::milliseconds(settings.stream_coalesce_ms);
+  spec.coalesce_bytes = settings.stream_coalesce_bytes;
+  spec.cancel_on_disconnect = settings.stream_cancel_on_disconnect;
+
+  // The revision this generation writes, set by begin on the worker.
+  auto revision = std::make_shared<int>(0);
+  const std::string ticket = request.ticket_id;
+  const std::string body = request.body;
+  const std::string model = settings.ollama_model;
+  spec.begin = [this, revision, ticket, body, model]() -> Status {
+    auto begun = store_.begin_ticket_generation(ticket, body, model);
+    if (!begun) return begun.status();
+    *revision = begun->revision;
+    return Status::ok();
+  };
+  spec.commit = [this, revision, ticket, model](
+                    const std::string& answer,
+                    const ChatOutcome& outcome) -> Result<GenerationStats> {
+    GenerationStats stats{outcome.model.empty() ? model : outcome.model, outcome.prompt_tokens,
+                          outcome.response_tokens, outcome.duration_ms, outcome.done_reason};
+    if (Status s = store_.complete_ticket_generation(ticket, *revision, answer, stats); !s) {
+      return s;
+    }
+    return stats;
+  };
+  spec.abort = [this, revision, ticket](const Status& why) {
+    auto status = shutting_down_                       ? SessionStatus::interrupted
+                  : why.code() == ErrorCode::cancelled ? SessionStatus::cancelled
+                                                       : SessionStatus::failed;
+    if (Status s = store_.end_ticket_generation(ticket, *revision, status, why.to_string()); !s) {
+      spdlog::error("ticket {}: recording the failure failed: {}", ticket, s.to_string());
+    }
+  };
+  return std::make_shared<Generation>(std::move(spec), llm_, clock_,
+                                      [this](Generation& g) { on_generation_end(g); });
+}
+
+void TicketService::on_generation_end(Generation& generation) {
+  std::lock_guard lock(mutex_);
+  if (auto it = active_.find(generation.key());
+      it != active_.end() && it->second.get() == &generation) {
+    active_.erase(it);
+  }
+}
+
+}  // namespace ticketaid

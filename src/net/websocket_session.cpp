@@ -1,0 +1,197 @@
+#include "net/websocket_session.h"
+
+#include <deque>
+#include <variant>
+
+#include "core/frames.h"
+#include "net/ticket_messages.h"
+#include "util/log.h"
+
+namespace ticketaid::net {
+namespace {
+
+class TicketWebsocketSession;
+
+// Forwards the frames of one reply onto the session's strand. One per request, so
+// that frames of a reply the client has left (cancel, a new request) are dropped.
+class SessionSink final : public ReplySink {
+ public:
+  SessionSink(std::weak_ptr<TicketWebsocketSession> session, uint64_t id)
+      : session_(std::move(session)), id_(id) {}
+  void deliver(const Frame& frame, bool final) override;
+  uint64_t id() const { return id_; }
+
+ private:
+  std::weak_ptr<TicketWebsocketSession> session_;
+  const uint64_t id_;
+};
+
+class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsocketSession> {
+ public:
+  TicketWebsocketSession(tcp::socket socket, std::string ticket_id,
+                         std::shared_ptr<const ServerContext> context)
+      : ws_(std::move(socket)), ticket_id_(std::move(ticket_id)), context_(std::move(context)) {
+    context_->stats.connection_opened();
+  }
+  ~TicketWebsocketSession() {
+    if (current_) current_->detach(false);
+    context_->stats.connection_closed();
+  }
+
+  void run(http::request<http::string_body> request) {
+    auto settings = context_->settings();
+    websocket::stream_base::timeout timeout{};
+    timeout.handshake_timeout = std::chrono::seconds(10);
+    timeout.idle_timeout = std::chrono::seconds(2 * settings->ws_heartbeat_interval_s);
+    timeout.keep_alive_pings = true;
+    ws_.set_option(timeout);
+    ws_.read_message_max(settings->ws_max_message_bytes);
+    max_send_bytes_ = settings->ws_max_send_buffer_bytes;
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "ticketaid"); }));
+    ws_.async_accept(
+        request, beast::bind_front_handler(&TicketWebsocketSession::on_accept, shared_from_this()));
+  }
+
+  // From any thread.
+  void post_frame(uint64_t sink_id, Frame frame, bool final) {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), sink_id, frame = std::move(frame),
+                                    final] { self->on_reply_frame(sink_id, frame, final); });
+  }
+
+ private:
+  void on_accept(error_code ec) {
+    if (ec) return fail(ec, "accept");
+    do_read();
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_,
+                   beast::bind_front_handler(&TicketWebsocketSession::on_read, shared_from_this()));
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (ec) return fail(ec, "read");
+    context_->stats.total_messages++;
+    if (!ws_.got_text()) {
+      buffer_.consume(buffer_.size());
+      send(frames::error(Status::error(ErrorCode::bad_request, "send text frames holding JSON")));
+      return do_read();
+    }
+    std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    on_message(text);
+    do_read();
+  }
+
+  void on_message(const std::string& text) {
+    auto parsed = parse_ticket_message(text);
+    if (!parsed) return send(frames::error(parsed.status()));
+    std::visit([this](auto& message) { handle(message); }, parsed.value());
+  }
+
+  void handle(AskMessage& ask) {
+    leave_current_reply(false);
+    current_ = std::make_shared<SessionSink>(weak_from_this(), ++next_sink_id_);
+    context_->tickets.request_answer({ticket_id_, std::move(ask.ticket_body), ask.regenerate},
+                                     current_);
+  }
+  void handle(FollowUpMessage&) {
+    send(frames::error(Status::error(ErrorCode::bad_request,
+                                     "follow-up messages are not supported by this server")));
+  }
+  void handle(CancelMessage&) {
+    const bool had_reply = current_ != nullptr;
+    leave_current_reply(true);
+    send(frames::error(Status::error(ErrorCode::cancelled,
+                                     had_reply ? "cancelled by the client" : "nothing to cancel")));
+  }
+  void handle(PingMessage&) { send(frames::pong()); }
+
+  void leave_current_reply(bool cancel) {
+    if (!current_) return;
+    auto sink = std::move(current_);
+    sink->detach(cancel);
+  }
+
+  void on_reply_frame(uint64_t sink_id, const Frame& frame, bool final) {
+    if (!current_ || current_->id() != sink_id) return;  // a reply this client left
+    if (final) current_.reset();
+    send(frame);
+  }
+
+  void send(const Frame& frame) {
+    if (closing_) return;
+    if (queued_bytes_ + frame->size() > max_send_bytes_) {
+      spdlog::warn("ticket {}: closing a client that stopped reading ({} bytes queued)", ticket_id_,
+                   queued_bytes_);
+      return close_with(websocket::close_code::policy_error, "client too slow");
+    }
+    queued_bytes_ += frame->size();
+    queue_.push_back(frame);
+    if (!writing_) do_write();
+  }
+
+  void do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(
+        asio::buffer(*queue_.front()),
+        beast::bind_front_handler(&TicketWebsocketSession::on_write, shared_from_this()));
+  }
+
+  void on_write(error_code ec, std::size_t) {
+    writing_ = false;
+    if (ec) return fail(ec, "write");
+    queued_bytes_ -= queue_.front()->size();
+    queue_.pop_front();
+    if (!queue_.empty() && !closing_) do_write();
+  }
+
+  void close_with(websocket::close_code code, const char* reason) {
+    closing_ = true;
+    leave_current_reply(false);
+    queue_.clear();
+    ws_.async_close(websocket::close_reason(code, reason),
+                    [self = shared_from_this()](error_code) {});
+  }
+
+  void fail(error_code ec, const char* what) {
+    leave_current_reply(false);
+    closing_ = true;
+    if (ec == websocket::error::closed || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::error::connection_reset) {
+      return;
+    }
+    spdlog::debug("ticket {}: websocket {}: {}", ticket_id_, what, ec.message());
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  const std::string ticket_id_;
+  std::shared_ptr<const ServerContext> context_;
+
+  std::shared_ptr<SessionSink> current_;  // the reply this client waits for
+  uint64_t next_sink_id_ = 0;
+  std::deque<Frame> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::size_t max_send_bytes_ = 1 << 20;
+  bool writing_ = false;
+  bool closing_ = false;
+};
+
+void SessionSink::deliver(const Frame& frame, bool final) {
+  if (auto session = session_.lock()) session->post_frame(id_, frame, final);
+}
+
+}  // namespace
+
+void start_ticket_websocket(tcp::socket socket, http::request<http::string_body> request,
+                            std::string ticket_id, std::shared_ptr<const ServerContext> context) {
+  std::make_shared<TicketWebsocketSession>(std::move(socket), std::move(ticket_id),
+                                           std::move(context))
+      ->run(std::move(request));
+}
+
+}  // namespace ticketaid::net

@@ -1,0 +1,300 @@
+// The configuration table: every key of ticketaid.toml, declared once.
+//
+// Each entry gives the key's name, kind, place in Settings (whose initializers are
+// the defaults), bounds or allowed values, reloadability and help. To add a key, add
+// a field to Settings and one line here, then regenerate config/ticketaid.toml
+// (`ticketaid config-template`, or see tests/util/config_test.cpp).
+#include "util/config_table.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace ticketaid::config {
+namespace {
+
+constexpr std::int64_t kKiB = 1024;
+constexpr std::int64_t kMiB = 1024 * kKiB;
+constexpr std::int64_t kGiB = 1024 * kMiB;
+
+constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
+                                                        "warn",  "error", "off"};
+constexpr std::array<std::string_view, 2> kSynchronousModes = {"full", "normal"};
+
+bool has_space(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
+}
+
+// A single word such as a model name ("llama3.2", "qwen2.5:7b").
+bool normalize_word(std::string& value) {
+  return !value.empty() && !has_space(value);
+}
+
+// HOST:PORT with a port from 0 to 65535; an IPv6 host goes in brackets.
+bool normalize_listen(std::string& value) {
+  const std::size_t colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0 || has_space(value)) return false;
+  const std::string_view host(value.data(), colon);
+  const std::string_view port(value.data() + colon + 1, value.size() - colon - 1);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+  } else if (host.find_first_of(":[]") != std::string_view::npos) {
+    return false;
+  }
+  if (port.empty() || port.size() > 5) return false;
+  if (!std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return false;
+  }
+  return std::stoi(std::string(port)) <= 65535;
+}
+
+// An http:// or https:// base URL, kept without a trailing slash. A trailing API
+// path (".../api/generate", ".../api/chat", ".../api") is removed, so that the URLs
+// older deployments put in OLLAMA_SERVER work; the client adds its own paths.
+bool normalize_base_url(std::string& url) {
+  std::size_t scheme = 0;
+  if (url.starts_with("http://")) scheme = 7;
+  if (url.starts_with("https://")) scheme = 8;
+  if (scheme == 0 || has_space(url) || url.find_first_of("?#") != std::string::npos) {
+    return false;
+  }
+  while (url.ends_with('/')) {
+    url.pop_back();
+  }
+  std::size_t path = url.find('/', scheme);
+  if (path == std::string::npos) path = url.size();
+  if (path == scheme) return false;  // no host
+  const std::string_view path_part(url.data() + path, url.size() - path);
+  const std::size_t api = path_part.rfind("/api");
+  if (api != std::string_view::npos) {
+    const std::string_view rest = path_part.substr(api + 4);
+    if (rest.empty() || (rest.front() == '/' && rest.find('/', 1) == std::string_view::npos)) {
+      url.resize(path + api);
+    }
+  }
+  while (url.ends_with('/')) {
+    url.pop_back();
+  }
+  return true;
+}
+
+KeySpec text(std::string_view name, std::string Settings::*member, bool reloadable,
+             std::string_view help) {
+  return {
+      .name = name, .kind = Kind::text, .member = member, .reloadable = reloadable, .help = help};
+}
+
+KeySpec integer(std::string_view name, int Settings::*member, std::int64_t min, std::int64_t max,
+                bool reloadable, std::string_view help) {
+  return {.name = name,
+          .kind = Kind::integer,
+          .member = member,
+          .reloadable = reloadable,
+          .help = help,
+          .min = min,
+          .max = max};
+}
+
+KeySpec size(std::string_view name, std::size_t Settings::*member, std::int64_t min,
+             std::int64_t max, bool reloadable, std::string_view help) {
+  return {.name = name,
+          .kind = Kind::size,
+          .member = member,
+          .reloadable = reloadable,
+          .help = help,
+          .min = min,
+          .max = max};
+}
+
+KeySpec boolean(std::string_view name, bool Settings::*member, bool reloadable,
+                std::string_view help) {
+  return {.name = name,
+          .kind = Kind::boolean,
+          .member = member,
+          .reloadable = reloadable,
+          .help = help};
+}
+
+KeySpec choice(std::string_view name, std::string Settings::*member,
+               std::span<const std::string_view> choices, bool reloadable, std::string_view help) {
+  return {.name = name,
+          .kind = Kind::choice,
+          .member = member,
+          .reloadable = reloadable,
+          .help = help,
+          .choices = choices};
+}
+
+KeySpec table(std::string_view name, nlohmann::json Settings::*member, bool reloadable,
+              std::string_view help) {
+  return {
+      .name = name, .kind = Kind::table, .member = member, .reloadable = reloadable, .help = help};
+}
+
+const std::vector<KeySpec>& table_of_keys() {
+  using S = Settings;
+  static const std::vector<KeySpec> keys = {
+      // server
+      text("server.listen", &S::server_listen, kRestart,
+           "Address to listen on; port 0 picks a free port.")
+          .checked(normalize_listen,
+                   "HOST:PORT with a port from 0 to 65535 (IPv6 in brackets, as [::1]:8080)"),
+      size("server.max_body_bytes", &S::server_max_body_bytes, kKiB, kGiB, kReloadable,
+           "Largest HTTP request body; a larger one gets 413 too_large."),
+      size("server.max_header_bytes", &S::server_max_header_bytes, kKiB, kMiB, kReloadable,
+           "Largest HTTP request line and headers; more gets 431."),
+      integer("server.header_timeout_s", &S::server_header_timeout_s, 1, 3600, kReloadable,
+              "Seconds a client has to send its request headers before it is dropped."),
+      integer("server.drain_timeout_s", &S::server_drain_timeout_s, 0, 3600, kReloadable,
+              "Seconds that running requests and streams get to finish on SIGTERM."),
+      integer("server.io_threads", &S::server_io_threads, 1, 64, kRestart,
+              "Threads serving network I/O (HTTP and WebSocket)."),
+
+      // storage
+      text("storage.path", &S::storage_path, kRestart, "Path of the SQLite database file.")
+          .computed("ticketaid.db in $STATE_DIRECTORY (systemd's StateDirectory=), "
+                    "else in the working directory",
+                    "/var/lib/ticketaid/ticketaid.db"),
+      choice("storage.synchronous", &S::storage_synchronous, kSynchronousModes, kRestart,
+             "SQLite sync mode: full stores each answer durably before \"done\" is sent; "
+             "normal is faster but may lose the last answers on power failure."),
+      integer("storage.checkpoint_interval_s", &S::storage_checkpoint_interval_s, 1, 86400,
+              kRestart, "Seconds between checkpoints of SQLite's write-ahead log."),
+      integer("storage.busy_timeout_ms", &S::storage_busy_timeout_ms, 0, 600000, kRestart,
+              "Milliseconds to wait for a locked database before failing."),
+
+      // ollama
+      text("ollama.url", &S::ollama_url, kRestart,
+           "Base URL of Ollama; a trailing /api/... path such as /api/generate is removed.")
+          .checked(normalize_base_url, "an http:// or https:// URL such as http://127.0.0.1:11434")
+          .legacy("OLLAMA_SERVER"),
+      text("ollama.model", &S::ollama_model, kReloadable,
+           "Model that answers when a request names none.")
+          .checked(normalize_word, "a model name without spaces, such as llama3.2"),
+      text("ollama.system_prompt", &S::ollama_system_prompt, kReloadable,
+           "System message sent before each ticket and conversation; empty sends none."),
+      boolean("ollama.think", &S::ollama_think, kReloadable,
+              "Let reasoning models think; thinking is streamed as \"thinking\" messages, "
+              "never stored."),
+      table("ollama.options", &S::ollama_options, kReloadable,
+            "Model options passed to Ollama as they are, e.g. { temperature = 0.2, "
+            "num_ctx = 8192 }."),
+      integer("ollama.connect_timeout_s", &S::ollama_connect_timeout_s, 1, 300, kReloadable,
+              "Seconds to wait for a connection to Ollama."),
+
+      // generation
+      integer("generation.max_parallel", &S::generation_max_parallel, 1, 256, kReloadable,
+              "Answers generated at once; further requests wait in a queue."),
+      integer("generation.max_queue", &S::generation_max_queue, 0, 100000, kReloadable,
+              "Requests that may wait for a generation slot; more get error busy (HTTP 503)."),
+      integer("generation.first_token_timeout_s", &S::generation_first_token_timeout_s, 1, 3600,
+              kReloadable, "Seconds to wait for the first token (a cold model load is slow)."),
+      integer("generation.idle_timeout_s", &S::generation_idle_timeout_s, 1, 3600, kReloadable,
+              "Seconds without a new token before the generation fails with timeout."),
+      integer("generation.timeout_s", &S::generation_timeout_s, 1, 86400, kReloadable,
+              "Seconds a whole generation may take; a partial answer is not cached."),
+      integer("generation.max_tokens", &S::generation_max_tokens, 1, 1048576, kReloadable,
+              "Most tokens in one answer, passed to Ollama as num_predict."),
+
+      // stream
+      integer("stream.coalesce_ms", &S::stream_coalesce_ms, 0, 1000, kReloadable,
+              "Tokens arriving within this many milliseconds share one frame; 0 sends each "
+              "token at once."),
+      size("stream.coalesce_bytes", &S::stream_coalesce_bytes, 1, kMiB, kReloadable,
+           "Largest frame made by coalescing tokens."),
+      boolean("stream.cancel_on_disconnect", &S::stream_cancel_on_disconnect, kReloadable,
+              "Abort a generation when its last listener leaves, instead of finishing and "
+              "caching it."),
+
+      // cache
+      boolean("cache.refresh_on_body_change", &S::cache_refresh_on_body_change, kReloadable,
+              "Regenerate a ticket's answer when the ticket body differs from the stored one."),
+
+      // ws
+      size("ws.max_message_bytes", &S::ws_max_message_bytes, 256, 64 * kMiB, kReloadable,
+           "Largest message a client may send; a larger one closes the socket with 1009."),
+      integer("ws.heartbeat_interval_s", &S::ws_heartbeat_interval_s, 1, 3600, kReloadable,
+              "Seconds between server pings; no pong within two intervals closes with 1001."),
+      size("ws.max_send_buffer_bytes", &S::ws_max_send_buffer_bytes, 4 * kKiB, kGiB, kReloadable,
+           "Bytes queued for a client that stops reading before it is closed with 1008."),
+
+      // limits
+      integer("limits.max_connections", &S::limits_max_connections, 1, 1000000, kReloadable,
+              "Most open connections; beyond it WebSocket upgrades get HTTP 503.")
+          .legacy("WEBSOCKET_MAX_CONNECTIONS"),
+
+      // log
+      choice("log.level", &S::log_level, kLogLevels, kReloadable, "Least severe level logged."),
+  };
+  return keys;
+}
+
+constexpr std::array<SectionSpec, 9> kSections = {{
+    {"server", "The HTTP and WebSocket listener."},
+    {"storage", "The SQLite database: the source of truth on this node."},
+    {"ollama", "The Ollama server that writes the answers."},
+    {"generation", "How many answers are generated at once, and how long they may take."},
+    {"stream", "How an answer's chunks are sent while it is generated."},
+    {"cache", "Stored answers."},
+    {"ws", "WebSocket connections."},
+    {"limits", "Limits on clients."},
+    {"log", "Logging, to standard error (the journal under systemd)."},
+}};
+
+}  // namespace
+
+std::span<const KeySpec> keys() {
+  return table_of_keys();
+}
+
+std::span<const SectionSpec> sections() {
+  return kSections;
+}
+
+std::string env_name(const KeySpec& key) {
+  std::string name = "TICKETAID_";
+  for (const char c : key.name) {
+    name += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::string human_size(std::int64_t bytes) {
+  if (bytes >= kGiB && bytes % kGiB == 0) return fmt::format("{} GiB", bytes / kGiB);
+  if (bytes >= kMiB && bytes % kMiB == 0) return fmt::format("{} MiB", bytes / kMiB);
+  if (bytes >= kKiB && bytes % kKiB == 0) return fmt::format("{} KiB", bytes / kKiB);
+  return fmt::format("{} {}", bytes, bytes == 1 ? "byte" : "bytes");
+}
+
+std::string must_be(const KeySpec& key, bool from_text) {
+  switch (key.kind) {
+    case Kind::integer:
+      return fmt::format("an integer from {} to {}", key.min, key.max);
+    case Kind::size:
+      return fmt::format("a size from {} to {}, in bytes or with a KiB, MiB or GiB suffix",
+                         human_size(key.min), human_size(key.max));
+    case Kind::boolean:
+      return from_text ? "true or false (or 1/0, yes/no)" : "true or false";
+    case Kind::choice:
+      return fmt::format("one of {}", fmt::join(key.choices, ", "));
+    case Kind::table:
+      return from_text ? R"(a JSON object such as {"temperature": 0.2})"
+                       : "a table such as { temperature = 0.2 }";
+    case Kind::text:
+      return key.allowed.empty() ? "a string" : std::string(key.allowed);
+  }
+  return "valid";
+}
+
+const KeySpec* find_key(std::string_view name) {
+  for (const KeySpec& key : keys()) {
+    if (key.name == name) return &key;
+  }
+  return nullptr;
+}
+
+}  // namespace ticketaid::config
