@@ -77,8 +77,10 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
       [&blocking](std::function<void()> task) { asio::post(blocking, std::move(task)); });
 
   ServerStats stats;
-  auto context = std::make_shared<const ServerContext>(
-      ServerContext{tickets, [&holder] { return holder.get(); }, stats});
+  auto context = std::make_shared<const ServerContext>(ServerContext{
+      tickets, *store.value(), *llm,
+      [&blocking](std::function<void()> task) { asio::post(blocking, std::move(task)); },
+      [&holder] { return holder.get(); }, stats});
 
   const int io_threads = std::max(1, settings.server_io_threads);
   asio::io_context ioc(io_threads);

@@ -14,6 +14,8 @@
 #include <string>
 
 #include "core/ticket_service.h"
+#include "llm/llm_client.h"
+#include "store/store.h"
 #include "util/status.h"
 
 namespace boost::asio {
@@ -39,8 +41,12 @@ struct ServerStats {
   void connection_closed() { --current_connections; }
 };
 
+// What the server's handlers use. Everything here outlives the server.
 struct ServerContext {
   TicketService& tickets;
+  Store& store;               // blocking: call only through `blocking`
+  LlmClient& llm;             // blocking: call only through `blocking`
+  BlockingExecutor blocking;  // runs store and model calls off the I/O threads
   SettingsSource settings;
   ServerStats& stats;
 };

@@ -75,7 +75,23 @@ constexpr const char* kListEarlier =
     "WHERE c.kind = 'ticket' AND c.ticket_id = ?1 AND c.revision < (SELECT max(revision) "
     "FROM conversations WHERE kind = 'ticket' AND ticket_id = ?1) ORDER BY c.revision DESC";
 
+// The newest revision of each ticket, optionally in one status (?1 NULL: any).
+constexpr const char* kListCurrent =
+    "SELECT (SELECT count(*) FROM conversations AS e WHERE e.kind = 'ticket' "
+    "AND e.ticket_id = c.ticket_id AND e.revision < c.revision), " TICKET_COLUMNS
+    "WHERE c.kind = 'ticket' AND c.revision = (SELECT max(revision) FROM conversations AS m "
+    "WHERE m.kind = 'ticket' AND m.ticket_id = c.ticket_id) AND (?1 IS NULL OR c.status = ?1) "
+    "ORDER BY c.updated_at DESC, c.ticket_id LIMIT ?2 OFFSET ?3";
+
 #undef TICKET_COLUMNS
+
+constexpr const char* kCountCurrent =
+    "SELECT count(*) FROM conversations AS c WHERE c.kind = 'ticket' AND c.revision = "
+    "(SELECT max(revision) FROM conversations AS m WHERE m.kind = 'ticket' AND "
+    "m.ticket_id = c.ticket_id) AND (?1 IS NULL OR c.status = ?1)";
+
+constexpr const char* kDeleteTicket =
+    "DELETE FROM conversations WHERE kind = 'ticket' AND ticket_id = ?1";
 
 constexpr const char* kFindRevision =
     "SELECT id, status, model FROM conversations "
@@ -296,6 +312,53 @@ class SqliteStore final : public Store {
         });
         if (!updated.is_ok()) return updated;
         return sqlite3_changes(db.handle());
+      });
+    });
+  }
+
+  Result<TicketPage> list_ticket_sessions(std::optional<SessionStatus> status, int limit,
+                                          int64_t offset) override {
+    return guarded<Result<TicketPage>>([&]() -> Result<TicketPage> {
+      auto reader = readers_.acquire();
+      auto bind_status = [&](Statement& q) {
+        if (status) {
+          q.bind(1, to_string(*status));
+        } else {
+          q.bind_null(1);
+        }
+      };
+      TicketPage page;
+      Result<StatementLease> count = reader->prepare(kCountCurrent);
+      if (!count.is_ok()) return count.status();
+      bind_status(*count.value());
+      Result<bool> counted = count.value()->step();
+      if (!counted.is_ok()) return counted.status();
+      page.total = counted.value() ? count.value()->int64(0) : 0;
+      count.value()->reset();
+
+      Result<StatementLease> query = reader->prepare(kListCurrent);
+      if (!query.is_ok()) return query.status();
+      Statement& q = *query.value();
+      bind_status(q);
+      q.bind(2, int64_t{limit}).bind(3, offset);
+      for (;;) {
+        Result<bool> row = q.step();
+        if (!row.is_ok()) return row.status();
+        if (!row.value()) break;
+        Result<TicketSession> session = read_ticket(q);
+        if (!session.is_ok()) return session.status();
+        page.items.push_back(std::move(session).value());
+      }
+      return page;
+    });
+  }
+
+  Result<bool> delete_ticket_session(std::string_view ticket_id) override {
+    return guarded<Result<bool>>([&] {
+      return writer_.transact<Result<bool>>([&](Connection& db) -> Result<bool> {
+        Status deleted = execute(db, kDeleteTicket, [&](Statement& q) { q.bind(1, ticket_id); });
+        if (!deleted.is_ok()) return deleted;
+        return sqlite3_changes(db.handle()) > 0;
       });
     });
   }

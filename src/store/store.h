@@ -85,6 +85,18 @@ class Store {
   // At start-up: every session still generating is marked interrupted. Returns how many.
   virtual Result<int> mark_interrupted() = 0;
 
+  // The current revision of every ticket, most recently updated first, optionally
+  // only those in one status; total counts all that match.
+  struct TicketPage {
+    std::vector<TicketSession> items;
+    int64_t total = 0;
+  };
+  virtual Result<TicketPage> list_ticket_sessions(std::optional<SessionStatus> status, int limit,
+                                                  int64_t offset) = 0;
+
+  // Deletes every revision of a ticket's session; false when there was none.
+  virtual Result<bool> delete_ticket_session(std::string_view ticket_id) = 0;
+
   // Earlier revisions of a ticket, newest first (excludes the current one).
   virtual Result<std::vector<TicketSession>> list_ticket_revisions(std::string_view ticket_id) = 0;
 };
@@ -102,5 +114,18 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options);
 
 // The schema version this binary writes.
 int sqlite_schema_version();
+
+// Copies a live database (one the daemon may be writing) to dest_path with SQLite's
+// online backup API: a consistent snapshot of every committed transaction. dest_path
+// must not exist.
+Status backup_sqlite_database(const std::string& source_path, const std::string& dest_path);
+
+// What `ticketaid doctor` reports about a database file, opened read-only.
+struct DatabaseCheck {
+  int schema_version = 0;
+  std::string integrity;  // "ok", or the first problems PRAGMA quick_check found
+  int64_t tickets = 0;
+};
+Result<DatabaseCheck> check_sqlite_database(const std::string& path);
 
 }  // namespace ticketaid

@@ -38,6 +38,14 @@ std::string_view to_string(ErrorCode code) {
   return "internal";
 }
 
+std::optional<ErrorCode> parse_error_code(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(ErrorCode::internal); ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    if (to_string(code) == name) return code;
+  }
+  return std::nullopt;
+}
+
 int http_status(ErrorCode code) {
   switch (code) {
     case ErrorCode::ok:

@@ -33,6 +33,8 @@ enum class ErrorCode {
 
 // The wire name of a code, as in SPEC §5 ("bad_request", ...).
 std::string_view to_string(ErrorCode code);
+// The code named by its wire name; nullopt for an unknown name.
+std::optional<ErrorCode> parse_error_code(std::string_view name);
 // The HTTP status of a code (cancelled, which has none, maps to 499).
 int http_status(ErrorCode code);
 

@@ -239,7 +239,7 @@ struct FakeOllama::Impl {
 
 namespace {
 
-// Keeps active_chats counted while a /api/chat response exists.
+// Keeps active_chats counted while a /api/chat request is being answered.
 class ActiveChat {
  public:
   ActiveChat(std::mutex& mutex, std::condition_variable& cv, int& counter)
@@ -266,12 +266,13 @@ class ChatStream {
   using Wait = std::function<WaitEnd(Clock::time_point, const uint64_t*, int)>;
   using Line = std::function<std::string()>;
 
-  ChatStream(FakeScript script, std::string model, uint64_t epoch, int fd, Wait wait,
-             std::function<void()> on_client_abort)
+  ChatStream(FakeScript script, std::string model, uint64_t epoch, int fd,
+             std::shared_ptr<ActiveChat> active, Wait wait, std::function<void()> on_client_abort)
       : script_(std::move(script)),
         model_(std::move(model)),
         epoch_(epoch),
         fd_(fd),
+        active_(std::move(active)),
         wait_(std::move(wait)),
         on_client_abort_(std::move(on_client_abort)),
         started_(Clock::now()) {}
@@ -294,6 +295,15 @@ class ChatStream {
   bool run(httplib::DataSink& sink) {
     if (ran_) return false;
     ran_ = true;
+    const bool clean = stream(sink);
+    // No longer active before the client can see the end of the reply.
+    active_.reset();
+    if (clean) sink.done();
+    return clean;
+  }
+
+  // The reply's lines, the fault and the rest; false for a connection to be closed.
+  bool stream(httplib::DataSink& sink) {
     const std::size_t cut = tokens_before_fault();
     std::vector<Line> first;
     for (const auto& t : script_.thinking) {
@@ -309,7 +319,6 @@ class ChatStream {
 
     switch (script_.fault) {
       case FakeFault::error_mid_stream:
-        sink.done();
         return true;
       case FakeFault::drop_mid_stream:
         return false;
@@ -327,9 +336,7 @@ class ChatStream {
       rest.push_back([this, i] { return line(script_.tokens[i], ""); });
     }
     rest.push_back([this] { return done_line(); });
-    if (!emit_all(sink, rest)) return false;
-    sink.done();
-    return true;
+    return emit_all(sink, rest);
   }
 
   // The reply as one object, for "stream": false.
@@ -432,6 +439,7 @@ class ChatStream {
   std::string model_;
   uint64_t epoch_;
   int fd_;
+  std::shared_ptr<ActiveChat> active_;
   Wait wait_;
   std::function<void()> on_client_abort_;
   Clock::time_point started_;
@@ -509,7 +517,7 @@ void FakeOllama::Impl::handle_chat(const httplib::Request& req, httplib::Respons
   // Ollama sends nothing, not even headers, until the first token exists.
   const int fd = find_socket_fd(req.local_port, req.remote_port);
   auto chat = std::make_shared<ChatStream>(
-      current, model, epoch, fd,
+      current, model, epoch, fd, active,
       [this](Clock::time_point deadline, const uint64_t* e, int f) { return wait(deadline, e, f); },
       [this] { note_client_abort(); });
   auto held = [&](WaitEnd end) {
@@ -531,9 +539,8 @@ void FakeOllama::Impl::handle_chat(const httplib::Request& req, httplib::Respons
   if (stream) {
     res.status = 200;
     res.set_chunked_content_provider(
-        kNdjsonType, [chat, active](std::size_t /*offset*/, httplib::DataSink& sink) {
-          return chat->run(sink);
-        });
+        kNdjsonType,
+        [chat](std::size_t /*offset*/, httplib::DataSink& sink) { return chat->run(sink); });
     return;
   }
 

@@ -1,0 +1,43 @@
+// The table of HTTP endpoints: method, path pattern and handler, in one place.
+//
+// Patterns are literal segments and {name} placeholders, which match one non-empty
+// segment and land in HttpRequest::params (still to be validated by the handler).
+// A path that matches with another method answers 405 with Allow; no match, 404.
+//
+// Thread-safety: dispatch may be called from any thread; the table is immutable.
+#pragma once
+
+#include <memory>
+
+#include "net/http_api.h"
+#include "net/server.h"
+
+namespace ticketaid {
+
+using HttpHandler = void (*)(HttpRequest& request, const std::shared_ptr<HttpResponder>& responder,
+                             const std::shared_ptr<const ServerContext>& context);
+
+void dispatch_http(HttpRequest request, const std::shared_ptr<HttpResponder>& responder,
+                   const std::shared_ptr<const ServerContext>& context);
+
+// Handlers, by file.
+namespace handlers {
+// service_endpoints.cpp
+void health(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+            const std::shared_ptr<const ServerContext>&);
+void ws_status(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+               const std::shared_ptr<const ServerContext>&);
+// ticket_endpoints.cpp
+void get_ticket_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                        const std::shared_ptr<const ServerContext>&);
+void post_ticket_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                         const std::shared_ptr<const ServerContext>&);
+void delete_ticket_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                           const std::shared_ptr<const ServerContext>&);
+void list_ticket_revisions(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                           const std::shared_ptr<const ServerContext>&);
+void list_tickets(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                  const std::shared_ptr<const ServerContext>&);
+}  // namespace handlers
+
+}  // namespace ticketaid
