@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/generation_queue.h"
+#include "core/health_monitor.h"
 #include "core/ticket_service.h"
 #include "llm/llm_client.h"
 #include "net/server.h"
@@ -76,11 +77,13 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
       *store.value(), *llm, queue, system_clock(), [&holder] { return holder.get(); },
       [&blocking](std::function<void()> task) { asio::post(blocking, std::move(task)); });
 
-  ServerStats stats;
+  HealthMonitor health(*llm, *store.value(),
+                       std::chrono::seconds(settings.ollama_probe_interval_s));
+  health.start();
   auto context = std::make_shared<const ServerContext>(ServerContext{
       tickets, *store.value(), *llm,
       [&blocking](std::function<void()> task) { asio::post(blocking, std::move(task)); },
-      [&holder] { return holder.get(); }, stats});
+      [&holder] { return holder.get(); }, health});
 
   const int io_threads = std::max(1, settings.server_io_threads);
   asio::io_context ioc(io_threads);
@@ -117,6 +120,7 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   // The I/O threads are gone; stop the engine, then the pools that feed it.
   tickets.shutdown();
   queue.stop();
+  health.stop();
   blocking.join();
   server.value().reset();
   spdlog::info("stopped");

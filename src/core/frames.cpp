@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/clock.h"
+#include "util/metrics.h"
 
 namespace ticketaid::frames {
 namespace {
@@ -51,6 +52,7 @@ Frame done(const GenerationStats& stats, bool cached) {
 }
 
 Frame error(const Status& status, std::optional<int64_t> retry_after_ms) {
+  metrics().error(status.code());
   json j = {{"type", "error"}, {"message", status.message()}, {"code", to_string(status.code())}};
   if (retry_after_ms) j["retryAfterMs"] = *retry_after_ms;
   return encode(j);

@@ -2,7 +2,7 @@
 //
 // The same frames go to WebSocket clients and, one per line, to NDJSON streams.
 // Field names of stream, cached, done and error are the original protocol: keep them.
-// Thread-safety: pure functions.
+// Thread-safety: any thread. error() also counts the error in metrics().
 #pragma once
 
 #include <optional>

@@ -2,6 +2,7 @@
 
 #include "core/frames.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 namespace ticketaid {
 
@@ -10,7 +11,8 @@ Generation::Generation(GenerationSpec spec, LlmClient& llm, Clock& clock, EndHoo
       llm_(llm),
       clock_(clock),
       on_end_(std::move(on_end)),
-      coalescer_(spec_.coalesce_interval, spec_.coalesce_bytes) {}
+      coalescer_(spec_.coalesce_interval, spec_.coalesce_bytes),
+      created_at_(clock_.now()) {}
 
 bool Generation::attach(const std::shared_ptr<ReplySink>& sink) {
   std::weak_ptr<Generation> weak = weak_from_this();
@@ -52,8 +54,7 @@ void Generation::start(GenerationQueue& queue) {
       std::lock_guard lock(mutex_);
       job_.reset();
     }
-    finish(frames::error(
-        Status::error(ErrorCode::busy, "the generation queue is full; try again in a moment")));
+    finish(Status::error(ErrorCode::busy, "the generation queue is full; try again in a moment"));
   }
 }
 
@@ -78,7 +79,7 @@ void Generation::stop(const Status& why) {
       std::lock_guard lock(mutex_);
       job_.reset();
     }
-    finish(frames::error(cancel_.reason()));
+    finish(cancel_.reason());
   }
 }
 
@@ -94,6 +95,11 @@ void Generation::on_delta(const ChatDelta& delta) {
 }
 
 void Generation::publish_chunk(const std::string& chunk) {
+  if (!first_chunk_at_) {
+    first_chunk_at_ = clock_.now();
+    metrics().time_to_first_token.observe(
+        std::chrono::duration<double>(*first_chunk_at_ - created_at_).count());
+  }
   fan_out_.publish(frames::stream(chunk, seq_++), true);
 }
 
@@ -104,11 +110,11 @@ void Generation::run() {
   }
   fan_out_.clear_status();
   if (cancel_.cancelled()) {
-    finish(frames::error(cancel_.reason()));
+    finish(cancel_.reason());
     return;
   }
   if (Status begun = spec_.begin(); !begun) {
-    finish(frames::error(begun));
+    finish(begun);
     return;
   }
   auto outcome = llm_.chat(
@@ -116,7 +122,7 @@ void Generation::run() {
   if (!outcome) {
     spdlog::warn("generation {} failed: {}", spec_.key, outcome.status().to_string());
     spec_.abort(outcome.status());
-    finish(frames::error(outcome.status()));
+    finish(outcome.status());
     return;
   }
   if (auto tail = coalescer_.flush(clock_.now())) publish_chunk(*tail);
@@ -125,22 +131,49 @@ void Generation::run() {
     spdlog::error("generation {}: storing the answer failed: {}", spec_.key,
                   stats.status().to_string());
     spec_.abort(stats.status());
-    finish(frames::error(Status::error(
-        ErrorCode::internal, "the answer could not be stored: " + stats.status().message())));
+    finish(Status::error(ErrorCode::internal,
+                         "the answer could not be stored: " + stats.status().message()));
     return;
   }
-  finish(frames::done(stats.value(), false));
+  auto& m = metrics();
+  if (stats->response_tokens) m.response_tokens.add(*stats->response_tokens);
+  if (stats->prompt_tokens) m.prompt_tokens.add(*stats->prompt_tokens);
+  if (first_chunk_at_ && stats->response_tokens) {
+    double seconds = std::chrono::duration<double>(clock_.now() - *first_chunk_at_).count();
+    if (seconds > 0) m.tokens_per_second.observe(*stats->response_tokens / seconds);
+  }
+  finish(Status::ok(), &stats.value());
 }
 
-void Generation::finish(const Frame& final_frame) {
+namespace {
+
+Outcome outcome_of(const Status& status) {
+  switch (status.code()) {
+    case ErrorCode::ok:
+      return Outcome::complete;
+    case ErrorCode::timeout:
+      return Outcome::timeout;
+    case ErrorCode::cancelled:
+      return Outcome::cancelled;
+    case ErrorCode::busy:
+      return Outcome::busy;
+    default:
+      return Outcome::failed;
+  }
+}
+
+}  // namespace
+
+void Generation::finish(const Status& status, const GenerationStats* stats) {
   std::vector<std::function<void()>> deferred;
   {
     std::lock_guard lock(mutex_);
     if (ended_) return;
     ended_ = true;
   }
+  metrics().generation_ended(outcome_of(status));
   if (on_end_) on_end_(*this);
-  fan_out_.close(final_frame);
+  fan_out_.close(status.is_ok() ? frames::done(*stats, false) : frames::error(status));
   {
     std::lock_guard lock(mutex_);
     deferred.swap(deferred_);

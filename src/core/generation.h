@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,7 +70,8 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void on_detach(const ReplySink* sink, bool cancel);
   void on_delta(const ChatDelta& delta);
   void publish_chunk(const std::string& chunk);
-  void finish(const Frame& final_frame);
+  // Ends the reply: done (status ok, with the stored stats) or error.
+  void finish(const Status& status, const GenerationStats* stats = nullptr);
 
   GenerationSpec spec_;
   LlmClient& llm_;
@@ -78,8 +80,10 @@ class Generation : public std::enable_shared_from_this<Generation> {
   FanOut fan_out_;
   CancelToken cancel_;
   Coalescer coalescer_;
-  std::string answer_;  // worker only
-  int64_t seq_ = 0;     // worker only
+  const std::chrono::steady_clock::time_point created_at_;
+  std::optional<std::chrono::steady_clock::time_point> first_chunk_at_;  // worker only
+  std::string answer_;                                                   // worker only
+  int64_t seq_ = 0;                                                      // worker only
 
   std::mutex mutex_;  // guards the members below
   GenerationQueue* queue_ = nullptr;

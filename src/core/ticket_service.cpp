@@ -2,6 +2,7 @@
 
 #include "core/frames.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 namespace ticketaid {
 
@@ -29,6 +30,7 @@ bool TicketService::serve_from_cache(const TicketRequest& request,
                                      const Settings& settings, ReplySink& sink) {
   if (request.regenerate || !stored || stored->status != SessionStatus::complete) return false;
   if (stored->prompt != request.body && settings.cache_refresh_on_body_change) return false;
+  metrics().cache_hits.add();
   sink.deliver(frames::cached(*stored), false);
   sink.deliver(frames::done(stored->stats, true), true);
   return true;
@@ -62,7 +64,10 @@ void TicketService::handle(const TicketRequest& request, const std::shared_ptr<R
       if (auto it = active_.find(request.ticket_id); it != active_.end()) {
         auto& running = it->second;
         if (running->prompt() == request.body || request.regenerate) {
-          if (running->attach(sink)) return;
+          if (running->attach(sink)) {
+            metrics().cache_misses.add();
+            return;
+          }
         } else {
           running->defer([this, request, sink] { request_answer(request, sink); });
           return;
@@ -86,6 +91,7 @@ void TicketService::handle(const TicketRequest& request, const std::shared_ptr<R
         auto again = store_.find_ticket_session(request.ticket_id);
         if (again && serve_from_cache(request, again.value(), *settings, *sink)) return;
       }
+      metrics().cache_misses.add();
       generation = make_generation(request, *settings);
       active_.emplace(request.ticket_id, generation);
       generation->attach(sink);

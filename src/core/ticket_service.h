@@ -46,6 +46,8 @@ class TicketService {
 
   // Generations running or queued now.
   std::size_t active_generations() const;
+  // Generations waiting for a free worker.
+  std::size_t queue_depth() const { return queue_.waiting(); }
 
   // Stops every generation (the daemon is stopping): their sessions are left
   // interrupted, to be regenerated on the next request. New requests get busy.

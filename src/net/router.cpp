@@ -15,7 +15,10 @@ struct Route {
 
 constexpr std::array kRoutes{
     Route{"GET", "/health", handlers::health},
+    Route{"GET", "/ready", handlers::ready},
+    Route{"GET", "/metrics", handlers::prometheus_metrics},
     Route{"GET", "/ws/status", handlers::ws_status},
+    Route{"GET", "/api/models", handlers::list_models},
     Route{"GET", "/api/tickets", handlers::list_tickets},
     Route{"GET", "/api/tickets/{ticketId}/ai-session", handlers::get_ticket_session},
     Route{"POST", "/api/tickets/{ticketId}/ai-session", handlers::post_ticket_session},

@@ -27,6 +27,12 @@ void health(HttpRequest&, const std::shared_ptr<HttpResponder>&,
             const std::shared_ptr<const ServerContext>&);
 void ws_status(HttpRequest&, const std::shared_ptr<HttpResponder>&,
                const std::shared_ptr<const ServerContext>&);
+void ready(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+           const std::shared_ptr<const ServerContext>&);
+void prometheus_metrics(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                        const std::shared_ptr<const ServerContext>&);
+void list_models(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                 const std::shared_ptr<const ServerContext>&);
 // ticket_endpoints.cpp
 void get_ticket_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
                         const std::shared_ptr<const ServerContext>&);

@@ -8,11 +8,11 @@
 // control thread; the server's own work runs on the io_context threads.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "core/health_monitor.h"
 #include "core/ticket_service.h"
 #include "llm/llm_client.h"
 #include "store/store.h"
@@ -24,23 +24,6 @@ class io_context;
 
 namespace ticketaid {
 
-// Counters the server keeps for /ws/status and /metrics.
-struct ServerStats {
-  std::atomic<int64_t> total_connections{0};
-  std::atomic<int64_t> current_connections{0};
-  std::atomic<int64_t> peak_connections{0};
-  std::atomic<int64_t> total_messages{0};
-
-  void connection_opened() {
-    ++total_connections;
-    int64_t now = ++current_connections;
-    int64_t peak = peak_connections.load();
-    while (now > peak && !peak_connections.compare_exchange_weak(peak, now)) {
-    }
-  }
-  void connection_closed() { --current_connections; }
-};
-
 // What the server's handlers use. Everything here outlives the server.
 struct ServerContext {
   TicketService& tickets;
@@ -48,7 +31,7 @@ struct ServerContext {
   LlmClient& llm;             // blocking: call only through `blocking`
   BlockingExecutor blocking;  // runs store and model calls off the I/O threads
   SettingsSource settings;
-  ServerStats& stats;
+  HealthMonitor& health;
 };
 
 class Server {

@@ -1,24 +1,93 @@
-// Service endpoints: liveness and connection statistics.
+// Service endpoints: liveness, readiness, metrics, connection statistics and the
+// models Ollama has.
 #include "net/router.h"
+#include "util/clock.h"
+#include "util/metrics.h"
 
 namespace ticketaid::handlers {
+namespace {
+
+using nlohmann::json;
+
+LiveGauges live_gauges(const ServerContext& context) {
+  LiveGauges live;
+  live.active_generations = static_cast<int64_t>(context.tickets.active_generations());
+  live.queue_depth = static_cast<int64_t>(context.tickets.queue_depth());
+  return live;
+}
+
+}  // namespace
 
 void health(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
             const std::shared_ptr<const ServerContext>&) {
   responder->reply(json_reply(200, {{"status", "ok"}}));
 }
 
+void ready(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
+           const std::shared_ptr<const ServerContext>& context) {
+  auto h = context->health.snapshot();
+  json failing = json::array();
+  if (!h.store_ok) failing.push_back("storage");
+  if (!h.ollama_ok) failing.push_back("ollama");
+  json body = {
+      {"status", failing.empty() ? "ready" : "not_ready"},
+      {"storage", {{"ok", h.store_ok}}},
+      {"ollama", {{"ok", h.ollama_ok}, {"url", context->settings()->ollama_url}}},
+  };
+  if (!h.store_ok) body["storage"]["error"] = h.store_error;
+  if (h.ollama_ok) {
+    body["ollama"]["version"] = h.ollama_version;
+  } else {
+    body["ollama"]["error"] = h.ollama_error;
+  }
+  if (h.checked_at_ms) body["checkedAt"] = iso8601_utc(h.checked_at_ms);
+  if (!failing.empty()) body["failing"] = failing;
+  responder->reply(json_reply(failing.empty() ? 200 : 503, body));
+}
+
+void prometheus_metrics(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
+                        const std::shared_ptr<const ServerContext>& context) {
+  HttpReply reply;
+  reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  reply.body = render_prometheus(metrics(), live_gauges(*context));
+  responder->reply(std::move(reply));
+}
+
 void ws_status(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
                const std::shared_ptr<const ServerContext>& context) {
-  const auto& s = context->stats;
-  responder->reply(
-      json_reply(200, {{"status", "ready"},
-                       {"stats",
-                        {{"total_connections", s.total_connections.load()},
-                         {"current_connections", s.current_connections.load()},
-                         {"peak_connections", s.peak_connections.load()},
-                         {"total_messages", s.total_messages.load()},
-                         {"active_generations", context->tickets.active_generations()}}}}));
+  const auto& m = metrics();
+  auto live = live_gauges(*context);
+  responder->reply(json_reply(200, {{"status", "ready"},
+                                    {"stats",
+                                     {{"total_connections", m.connections_total.value()},
+                                      {"current_connections", m.connections_current.value()},
+                                      {"peak_connections", m.connections_peak.value()},
+                                      {"total_messages", m.messages_total.value()},
+                                      {"active_generations", live.active_generations},
+                                      {"queue_size", live.queue_depth},
+                                      {"cache_hits", m.cache_hits.value()},
+                                      {"cache_misses", m.cache_misses.value()}}}}));
+}
+
+void list_models(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
+                 const std::shared_ptr<const ServerContext>& context) {
+  context->blocking([responder, context] {
+    auto models = context->llm.list_models();
+    if (!models) return responder->reply(error_reply(models.status()));
+    const std::string default_model = context->settings()->ollama_model;
+    json items = json::array();
+    bool has_default = false;
+    for (const auto& m : models.value()) {
+      bool is_default = m.name == default_model || m.name == default_model + ":latest";
+      has_default = has_default || is_default;
+      items.push_back({{"name", m.name},
+                       {"size", m.size},
+                       {"modifiedAt", m.modified_at},
+                       {"default", is_default}});
+    }
+    responder->reply(json_reply(
+        200, {{"models", items}, {"default", default_model}, {"defaultInstalled", has_default}}));
+  });
 }
 
 }  // namespace ticketaid::handlers

@@ -7,6 +7,7 @@
 #include "core/ids.h"
 #include "net/router.h"
 #include "util/clock.h"
+#include "util/metrics.h"
 
 namespace ticketaid::handlers {
 namespace {
@@ -204,6 +205,7 @@ void post_ticket_session(HttpRequest& request, const std::shared_ptr<HttpRespond
     regenerate = it->get<bool>();
   }
   TicketRequest ask{*id, ticket_body->get<std::string>(), regenerate};
+  metrics().messages_total.add();
 
   auto wait = request.query.find("wait");
   if (wait != request.query.end() && wait->second == "false") {

@@ -6,6 +6,7 @@
 #include "core/frames.h"
 #include "net/ticket_messages.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 namespace ticketaid::net {
 namespace {
@@ -31,11 +32,11 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
   TicketWebsocketSession(tcp::socket socket, std::string ticket_id,
                          std::shared_ptr<const ServerContext> context)
       : ws_(std::move(socket)), ticket_id_(std::move(ticket_id)), context_(std::move(context)) {
-    context_->stats.connection_opened();
+    metrics().connection_opened();
   }
   ~TicketWebsocketSession() {
     if (current_) current_->detach(false);
-    context_->stats.connection_closed();
+    metrics().connection_closed();
   }
 
   void run(http::request<http::string_body> request) {
@@ -72,7 +73,7 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
 
   void on_read(error_code ec, std::size_t) {
     if (ec) return fail(ec, "read");
-    context_->stats.total_messages++;
+    metrics().messages_total.add();
     if (!ws_.got_text()) {
       buffer_.consume(buffer_.size());
       send(frames::error(Status::error(ErrorCode::bad_request, "send text frames holding JSON")));

@@ -45,6 +45,7 @@ struct Settings {
   bool ollama_think = false;
   nlohmann::json ollama_options = nlohmann::json::object();  // passed through as "options"
   int ollama_connect_timeout_s = 5;
+  int ollama_probe_interval_s = 10;
 
   // generation
   int generation_max_parallel = 2;

@@ -185,6 +185,8 @@ const std::vector<KeySpec>& table_of_keys() {
             "num_ctx = 8192 }."),
       integer("ollama.connect_timeout_s", &S::ollama_connect_timeout_s, 1, 300, kReloadable,
               "Seconds to wait for a connection to Ollama."),
+      integer("ollama.probe_interval_s", &S::ollama_probe_interval_s, 1, 3600, kRestart,
+              "Seconds between the checks of Ollama that /ready and /metrics report."),
 
       // generation
       integer("generation.max_parallel", &S::generation_max_parallel, 1, 256, kReloadable,

@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/daemon_process.h"
@@ -26,11 +29,12 @@ inline std::string real_ollama_url() {
 
 class DaemonTest : public ::testing::Test {
  protected:
-  // Starts the daemon; extra args go after "serve".
+  // Starts the daemon; extra args go after "serve". Calling it again (after stop() or
+  // kill9()) starts a new daemon on the same database: a restart.
   void start_daemon(std::vector<std::string> extra_args = {},
                     std::map<std::string, std::string> env = {}) {
     DaemonOptions options;
-    options.db_path = dir_.path() / "ticketaid.db";
+    options.db_path = db_path();
     options.ollama_url = real_ollama_url().empty() ? fake_.url() : real_ollama_url();
     options.extra_args = std::move(extra_args);
     options.env = std::move(env);
@@ -39,6 +43,22 @@ class DaemonTest : public ::testing::Test {
   }
 
   bool using_fake() const { return real_ollama_url().empty(); }
+
+  std::filesystem::path db_path() const { return dir_.path() / "ticketaid.db"; }
+
+  // Checks `condition` every few milliseconds until it holds or the timeout passes;
+  // returns whether it held. For state that announces no event (such as a row in the
+  // database); a condition that can be awaited directly should be.
+  template <typename Condition>
+  static bool wait_until(Condition condition,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (condition()) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
 
   std::unique_ptr<WsClient> open_ticket(const std::string& ticket_id) {
     auto client = std::make_unique<WsClient>();
