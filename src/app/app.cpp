@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/chat_service.h"
 #include "core/generation_queue.h"
 #include "core/health_monitor.h"
 #include "core/ticket_service.h"
@@ -20,6 +21,7 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/periodic_task.h"
 
 namespace ticketaid {
 namespace {
@@ -73,17 +75,21 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
       {settings.ollama_url, std::chrono::seconds(settings.ollama_connect_timeout_s)});
   GenerationQueue queue(settings.generation_max_parallel, settings.generation_max_queue);
   asio::thread_pool blocking(4);
-  TicketService tickets(
-      *store.value(), *llm, queue, system_clock(), [&holder] { return holder.get(); },
-      [&blocking](std::function<void()> task) { asio::post(blocking, std::move(task)); });
-
+  const BlockingExecutor run_blocking = [&blocking](std::function<void()> task) {
+    asio::post(blocking, std::move(task));
+  };
+  const SettingsSource current_settings = [&holder] { return holder.get(); };
+  TicketService tickets(*store.value(), *llm, queue, system_clock(), current_settings,
+                        run_blocking);
+  ChatService chats(*store.value(), *llm, queue, system_clock(), current_settings, run_blocking);
+  PeriodicTask janitor(std::chrono::seconds(settings.sessions_purge_interval_s),
+                       [&chats] { chats.purge_expired(); });
+  janitor.start();
   HealthMonitor health(*llm, *store.value(),
                        std::chrono::seconds(settings.ollama_probe_interval_s));
   health.start();
-  auto context = std::make_shared<const ServerContext>(ServerContext{
-      tickets, *store.value(), *llm,
-      [&blocking](std::function<void()> task) { asio::post(blocking, std::move(task)); },
-      [&holder] { return holder.get(); }, health});
+  auto context = std::make_shared<const ServerContext>(
+      ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health});
 
   const int io_threads = std::max(1, settings.server_io_threads);
   asio::io_context ioc(io_threads);
@@ -119,8 +125,10 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
 
   // The I/O threads are gone; stop the engine, then the pools that feed it.
   tickets.shutdown();
+  chats.shutdown();
   queue.stop();
   health.stop();
+  janitor.stop();
   blocking.join();
   server.value().reset();
   spdlog::info("stopped");

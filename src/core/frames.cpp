@@ -44,6 +44,17 @@ Frame cached(const TicketSession& session) {
   return encode(j);
 }
 
+Frame cached_message(const StoredMessage& reply) {
+  const auto created = iso8601_utc(reply.created_at_ms);
+  json j = {{"type", "cached"},
+            {"response", reply.content},
+            {"message", "stored reply from " + created},
+            {"createdAt", created},
+            {"messageId", reply.id}};
+  if (!reply.stats.model.empty()) j["model"] = reply.stats.model;
+  return encode(j);
+}
+
 Frame done(const GenerationStats& stats, bool cached) {
   json j = {{"type", "done"}};
   put_stats(j, stats);

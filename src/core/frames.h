@@ -17,6 +17,8 @@ namespace ticketaid::frames {
 Frame stream(std::string_view content, int64_t seq);
 Frame thinking(std::string_view content, int64_t seq);
 Frame cached(const TicketSession& session);
+// A stored chat reply sent again (an idempotent resend): the shape of cached.
+Frame cached_message(const StoredMessage& reply);
 Frame done(const GenerationStats& stats, bool cached);
 Frame error(const Status& status, std::optional<int64_t> retry_after_ms = std::nullopt);
 Frame queued(int position);

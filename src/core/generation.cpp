@@ -15,6 +15,10 @@ Generation::Generation(GenerationSpec spec, LlmClient& llm, Clock& clock, EndHoo
       created_at_(clock_.now()) {}
 
 bool Generation::attach(const std::shared_ptr<ReplySink>& sink) {
+  std::lock_guard lock(mutex_);
+  // A reply being stopped ends without an answer; a newcomer must not be handed its
+  // error (a reloaded page would see "cancelled"): it waits for the end instead.
+  if (stopping_) return false;
   std::weak_ptr<Generation> weak = weak_from_this();
   const ReplySink* raw = sink.get();
   if (!sink->set_detach_hook([weak, raw](bool cancel) {
@@ -59,12 +63,21 @@ void Generation::start(GenerationQueue& queue) {
 }
 
 void Generation::on_detach(const ReplySink* sink, bool cancel) {
-  if (fan_out_.detach(sink) > 0) return;
-  if (!cancel && !spec_.cancel_on_disconnect) return;  // runs on and is cached
+  {
+    // Under attach's lock: nobody joins between the last listener leaving and the stop.
+    std::lock_guard lock(mutex_);
+    if (fan_out_.detach(sink) > 0) return;
+    if (!cancel && !spec_.cancel_on_disconnect) return;  // runs on and is cached
+    stopping_ = true;
+  }
   stop(Status::error(ErrorCode::cancelled, "the reply was cancelled"));
 }
 
 void Generation::stop(const Status& why) {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
   cancel_.cancel(why);
   std::shared_ptr<GenerationQueue::Job> job;
   GenerationQueue* queue = nullptr;
@@ -113,7 +126,7 @@ void Generation::run() {
     finish(cancel_.reason());
     return;
   }
-  if (Status begun = spec_.begin(); !begun) {
+  if (Status begun = spec_.begin(spec_.request); !begun) {
     finish(begun);
     return;
   }

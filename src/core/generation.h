@@ -39,7 +39,9 @@ struct GenerationSpec {
   bool cancel_on_disconnect = false;
 
   // Blocking hooks, run on the worker.
-  std::function<Status()> begin;  // before the model is asked (store "generating")
+  // Before the model is asked: store "generating", or load the conversation into
+  // the request's messages.
+  std::function<Status(ChatRequest& request)> begin;
   // Makes the answer durable; returns the stats announced in done.
   std::function<Result<GenerationStats>(const std::string& answer, const ChatOutcome& outcome)>
       commit;
@@ -55,7 +57,8 @@ class Generation : public std::enable_shared_from_this<Generation> {
   const std::string& key() const { return spec_.key; }
   const std::string& prompt() const { return spec_.prompt; }
 
-  // Adds a listener (replaying what it missed). False when the reply has ended.
+  // Adds a listener (replaying what it missed). False when the reply has ended or is
+  // being stopped (the caller then defers the request until it has ended).
   bool attach(const std::shared_ptr<ReplySink>& sink);
   // Runs `later` after the reply has ended (a request that must wait for it).
   void defer(std::function<void()> later);
@@ -90,6 +93,7 @@ class Generation : public std::enable_shared_from_this<Generation> {
   std::weak_ptr<GenerationQueue::Job> job_;  // the queue owns the job
   std::vector<std::function<void()>> deferred_;
   bool ended_ = false;
+  bool stopping_ = false;  // stop() was called: no new listeners
 };
 
 }  // namespace ticketaid

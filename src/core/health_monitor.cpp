@@ -6,38 +6,15 @@
 namespace ticketaid {
 
 HealthMonitor::HealthMonitor(LlmClient& llm, Store& store, std::chrono::seconds interval)
-    : llm_(llm), store_(store), interval_(interval) {}
+    : llm_(llm), store_(store), task_(interval, [this] { probe(); }) {}
 
 HealthMonitor::~HealthMonitor() {
   stop();
 }
 
-void HealthMonitor::start() {
-  thread_ = std::thread([this] { run(); });
-}
-
-void HealthMonitor::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
 HealthSnapshot HealthMonitor::snapshot() const {
   std::lock_guard lock(mutex_);
   return last_;
-}
-
-void HealthMonitor::run() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    lock.unlock();
-    probe();
-    lock.lock();
-    wake_.wait_for(lock, interval_, [this] { return stopping_; });
-  }
 }
 
 void HealthMonitor::probe() {

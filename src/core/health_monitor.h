@@ -8,14 +8,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "llm/llm_client.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/periodic_task.h"
 
 namespace ticketaid {
 
@@ -35,22 +34,18 @@ class HealthMonitor {
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;
 
-  void start();
-  void stop();
+  void start() { task_.start(); }
+  void stop() { task_.stop(); }
   HealthSnapshot snapshot() const;
 
  private:
-  void run();
   void probe();
 
   LlmClient& llm_;
   Store& store_;
-  const std::chrono::seconds interval_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
   HealthSnapshot last_;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped before the members it uses go
 };
 
 }  // namespace ticketaid

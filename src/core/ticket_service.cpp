@@ -21,8 +21,7 @@ void TicketService::request_answer(TicketRequest request, std::shared_ptr<ReplyS
 }
 
 std::size_t TicketService::active_generations() const {
-  std::lock_guard lock(mutex_);
-  return active_.size();
+  return flights_.size();
 }
 
 bool TicketService::serve_from_cache(const TicketRequest& request,
@@ -38,15 +37,7 @@ bool TicketService::serve_from_cache(const TicketRequest& request,
 
 void TicketService::shutdown() {
   shutting_down_ = true;
-  std::vector<std::shared_ptr<Generation>> running;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& [id, generation] : active_)
-      running.push_back(generation);
-  }
-  for (auto& generation : running) {
-    generation->stop(Status::error(ErrorCode::busy, "the daemon is shutting down"));
-  }
+  flights_.stop_all(Status::error(ErrorCode::busy, "the daemon is shutting down"));
 }
 
 void TicketService::handle(const TicketRequest& request, const std::shared_ptr<ReplySink>& sink) {
@@ -59,22 +50,12 @@ void TicketService::handle(const TicketRequest& request, const std::shared_ptr<R
   auto settings = settings_();
   for (int attempt = 0; attempt < 3; ++attempt) {
     // 1. Join the generation running for this ticket, or wait for it to end.
-    {
-      std::lock_guard lock(mutex_);
-      if (auto it = active_.find(request.ticket_id); it != active_.end()) {
-        auto& running = it->second;
-        if (running->prompt() == request.body || request.regenerate) {
-          if (running->attach(sink)) {
-            metrics().cache_misses.add();
-            return;
-          }
-        } else {
-          running->defer([this, request, sink] { request_answer(request, sink); });
-          return;
-        }
-      }
-    }
-    // 2. The cache, read without holding the lock.
+    auto found = flights_.join_or_defer(request.ticket_id, request.body, request.regenerate, sink,
+                                        [this, request, sink] { request_answer(request, sink); });
+    if (found == SingleFlight::Found::joined) metrics().cache_misses.add();
+    if (found != SingleFlight::Found::none) return;
+
+    // 2. The cache, read without holding the registry's lock.
     auto stored = store_.find_ticket_session(request.ticket_id);
     if (!stored) {
       sink->deliver(frames::error(stored.status()), true);
@@ -82,20 +63,23 @@ void TicketService::handle(const TicketRequest& request, const std::shared_ptr<R
     }
     if (serve_from_cache(request, stored.value(), *settings, *sink)) return;
 
-    // 3. Start a generation, unless one started (or finished) meanwhile.
-    std::shared_ptr<Generation> generation;
-    {
-      std::lock_guard lock(mutex_);
-      if (active_.count(request.ticket_id)) continue;
-      if (!request.regenerate) {
-        auto again = store_.find_ticket_session(request.ticket_id);
-        if (again && serve_from_cache(request, again.value(), *settings, *sink)) return;
-      }
-      metrics().cache_misses.add();
-      generation = make_generation(request, *settings);
-      active_.emplace(request.ticket_id, generation);
-      generation->attach(sink);
-    }
+    // 3. Start a generation, unless one started, or finished, meanwhile.
+    bool served = false;
+    auto generation = flights_.register_new(
+        request.ticket_id,
+        [&] {
+          if (request.regenerate) return false;
+          auto again = store_.find_ticket_session(request.ticket_id);
+          served = again && serve_from_cache(request, again.value(), *settings, *sink);
+          return served;
+        },
+        [&] {
+          metrics().cache_misses.add();
+          return make_generation(request, *settings);
+        },
+        sink);
+    if (served) return;
+    if (!generation) continue;  // one started meanwhile: join it
     generation->start(queue_);
     return;
   }
@@ -130,7 +114,7 @@ std::shared_ptr<Generation> TicketService::make_generation(const TicketRequest& 
   const std::string ticket = request.ticket_id;
   const std::string body = request.body;
   const std::string model = settings.ollama_model;
-  spec.begin = [this, revision, ticket, body, model]() -> Status {
+  spec.begin = [this, revision, ticket, body, model](ChatRequest&) -> Status {
     auto begun = store_.begin_ticket_generation(ticket, body, model);
     if (!begun) return begun.status();
     *revision = begun->revision;
@@ -155,15 +139,7 @@ std::shared_ptr<Generation> TicketService::make_generation(const TicketRequest& 
     }
   };
   return std::make_shared<Generation>(std::move(spec), llm_, clock_,
-                                      [this](Generation& g) { on_generation_end(g); });
-}
-
-void TicketService::on_generation_end(Generation& generation) {
-  std::lock_guard lock(mutex_);
-  if (auto it = active_.find(generation.key());
-      it != active_.end() && it->second.get() == &generation) {
-    active_.erase(it);
-  }
+                                      [this](Generation& g) { flights_.unregister(g); });
 }
 
 }  // namespace ticketaid

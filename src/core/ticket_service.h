@@ -19,6 +19,7 @@
 #include "core/generation.h"
 #include "core/generation_queue.h"
 #include "core/reply_sink.h"
+#include "core/single_flight.h"
 #include "llm/llm_client.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -59,7 +60,6 @@ class TicketService {
                         const Settings& settings, ReplySink& sink);
   std::shared_ptr<Generation> make_generation(const TicketRequest& request,
                                               const Settings& settings);
-  void on_generation_end(Generation& generation);
 
   Store& store_;
   LlmClient& llm_;
@@ -69,8 +69,7 @@ class TicketService {
   BlockingExecutor blocking_;
 
   std::atomic<bool> shutting_down_{false};
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Generation>> active_;  // by ticket id
+  SingleFlight flights_;  // by ticket id
 };
 
 }  // namespace ticketaid

@@ -278,8 +278,9 @@ class Exchange {
 
   void on_signal(int signal_number) {
     if (phase_ == Phase::ended) return;
-    AskExchangeOutcome interrupted =
-        make_outcome(Kind::interrupted, "interrupted by signal " + std::to_string(signal_number));
+    AskExchangeOutcome interrupted = make_outcome(
+        Kind::interrupted, phase_ == Phase::connecting ? "interrupted before the request was sent"
+                                                       : "interrupted; the request was cancelled");
     interrupted.signal_number = signal_number;
     if (phase_ == Phase::exchanging) {
       // Tell the daemon, then wait (bounded) for its acknowledgement; a second

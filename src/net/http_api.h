@@ -23,7 +23,7 @@ namespace ticketaid {
 
 struct HttpRequest {
   std::string method;
-  std::string path;                           // decoded path, without the query
+  std::string path;                           // as sent (percent-encoded), without the query
   std::map<std::string, std::string> query;   // decoded query parameters
   std::map<std::string, std::string> params;  // path parameters ({ticketId})
   std::string body;

@@ -15,6 +15,7 @@ namespace ticketaid::net {
 namespace {
 
 constexpr std::string_view kTicketSocketPrefix = "/api/websocket/chat/";
+constexpr std::string_view kChatSocketPrefix = "/ws/sessions/";
 
 class HttpSession;
 
@@ -143,11 +144,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     view.method = std::string(sv(request.method_string()));
     std::string_view target = sv(request.target());
     auto q = target.find('?');
-    auto path = url_decode(target.substr(0, q), false);
-    if (!path) {
-      return answer_now(error_reply(400, ErrorCode::bad_request, "malformed percent-encoding"));
-    }
-    view.path = std::move(*path);
+    view.path = std::string(target.substr(0, q));  // decoded by the router, per segment
     if (q != std::string_view::npos) view.query = parse_query(target.substr(q + 1));
     view.body = std::move(request.body());
     view.accept = std::string(sv(request[http::field::accept]));
@@ -190,17 +187,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto& request = parser_->get();
     std::string_view target = sv(request.target());
     if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-    if (!target.starts_with(kTicketSocketPrefix)) {
+    SocketTarget socket_target;
+    if (target.starts_with(kTicketSocketPrefix)) {
+      socket_target = {SocketTarget::ticket,
+                       std::string(target.substr(kTicketSocketPrefix.size()))};
+      if (!valid_ticket_id(socket_target.id)) {
+        return answer_now(error_reply(400, ErrorCode::bad_request,
+                                      "a ticket id is 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
+      }
+    } else if (target.starts_with(kChatSocketPrefix)) {
+      socket_target = {SocketTarget::chat, std::string(target.substr(kChatSocketPrefix.size()))};
+      if (!valid_session_id(socket_target.id)) {
+        return answer_now(error_reply(400, ErrorCode::bad_request,
+                                      "a session id is 1 to 64 characters of A-Z a-z 0-9 _ -"));
+      }
+    } else {
       return answer_now(error_reply(404, ErrorCode::not_found, "no WebSocket endpoint here"));
     }
-    std::string ticket_id(target.substr(kTicketSocketPrefix.size()));
-    if (!valid_ticket_id(ticket_id)) {
-      return answer_now(error_reply(400, ErrorCode::bad_request,
-                                    "a ticket id is 1 to 128 characters of A-Z a-z 0-9 . _ : -"));
-    }
     stream_.expires_never();
-    start_ticket_websocket(stream_.release_socket(), parser_->release(), std::move(ticket_id),
-                           context_);
+    start_websocket(stream_.release_socket(), parser_->release(), std::move(socket_target),
+                    context_);
   }
 
   void enqueue(std::string bytes) {

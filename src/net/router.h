@@ -44,6 +44,25 @@ void list_ticket_revisions(HttpRequest&, const std::shared_ptr<HttpResponder>&,
                            const std::shared_ptr<const ServerContext>&);
 void list_tickets(HttpRequest&, const std::shared_ptr<HttpResponder>&,
                   const std::shared_ptr<const ServerContext>&);
+// chat_endpoints.cpp
+void create_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                    const std::shared_ptr<const ServerContext>&);
+void get_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                 const std::shared_ptr<const ServerContext>&);
+void delete_session(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                    const std::shared_ptr<const ServerContext>&);
+void list_user_sessions(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                        const std::shared_ptr<const ServerContext>&);
+void append_message(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                    const std::shared_ptr<const ServerContext>&);
+void list_messages(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                   const std::shared_ptr<const ServerContext>&);
+void ticket_conversation(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                         const std::shared_ptr<const ServerContext>&);
+void start_chat(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                const std::shared_ptr<const ServerContext>&);
+void continue_chat(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                   const std::shared_ptr<const ServerContext>&);
 }  // namespace handlers
 
 }  // namespace ticketaid

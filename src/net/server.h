@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "core/chat_service.h"
 #include "core/health_monitor.h"
 #include "core/ticket_service.h"
 #include "llm/llm_client.h"
@@ -27,6 +28,7 @@ namespace ticketaid {
 // What the server's handlers use. Everything here outlives the server.
 struct ServerContext {
   TicketService& tickets;
+  ChatService& chats;
   Store& store;               // blocking: call only through `blocking`
   LlmClient& llm;             // blocking: call only through `blocking`
   BlockingExecutor blocking;  // runs store and model calls off the I/O threads

@@ -11,7 +11,8 @@ using nlohmann::json;
 
 LiveGauges live_gauges(const ServerContext& context) {
   LiveGauges live;
-  live.active_generations = static_cast<int64_t>(context.tickets.active_generations());
+  live.active_generations = static_cast<int64_t>(context.tickets.active_generations() +
+                                                 context.chats.active_generations());
   live.queue_depth = static_cast<int64_t>(context.tickets.queue_depth());
   return live;
 }

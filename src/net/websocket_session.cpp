@@ -11,30 +11,30 @@
 namespace ticketaid::net {
 namespace {
 
-class TicketWebsocketSession;
+class WebsocketSession;
 
 // Forwards the frames of one reply onto the session's strand. One per request, so
 // that frames of a reply the client has left (cancel, a new request) are dropped.
 class SessionSink final : public ReplySink {
  public:
-  SessionSink(std::weak_ptr<TicketWebsocketSession> session, uint64_t id)
+  SessionSink(std::weak_ptr<WebsocketSession> session, uint64_t id)
       : session_(std::move(session)), id_(id) {}
   void deliver(const Frame& frame, bool final) override;
   uint64_t id() const { return id_; }
 
  private:
-  std::weak_ptr<TicketWebsocketSession> session_;
+  std::weak_ptr<WebsocketSession> session_;
   const uint64_t id_;
 };
 
-class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsocketSession> {
+class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
  public:
-  TicketWebsocketSession(tcp::socket socket, std::string ticket_id,
-                         std::shared_ptr<const ServerContext> context)
-      : ws_(std::move(socket)), ticket_id_(std::move(ticket_id)), context_(std::move(context)) {
+  WebsocketSession(tcp::socket socket, SocketTarget target,
+                   std::shared_ptr<const ServerContext> context)
+      : ws_(std::move(socket)), target_(std::move(target)), context_(std::move(context)) {
     metrics().connection_opened();
   }
-  ~TicketWebsocketSession() {
+  ~WebsocketSession() {
     if (current_) current_->detach(false);
     metrics().connection_closed();
   }
@@ -50,8 +50,8 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
     max_send_bytes_ = settings->ws_max_send_buffer_bytes;
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "ticketaid"); }));
-    ws_.async_accept(
-        request, beast::bind_front_handler(&TicketWebsocketSession::on_accept, shared_from_this()));
+    ws_.async_accept(request,
+                     beast::bind_front_handler(&WebsocketSession::on_accept, shared_from_this()));
   }
 
   // From any thread.
@@ -68,7 +68,7 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
 
   void do_read() {
     ws_.async_read(buffer_,
-                   beast::bind_front_handler(&TicketWebsocketSession::on_read, shared_from_this()));
+                   beast::bind_front_handler(&WebsocketSession::on_read, shared_from_this()));
   }
 
   void on_read(error_code ec, std::size_t) {
@@ -92,14 +92,28 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
   }
 
   void handle(AskMessage& ask) {
+    if (target_.kind != SocketTarget::ticket) {
+      return send(frames::error(
+          Status::error(ErrorCode::bad_request,
+                        "a chat session takes {\"type\": \"message\", \"content\": ...}")));
+    }
+    context_->tickets.request_answer({target_.id, std::move(ask.ticket_body), ask.regenerate},
+                                     new_reply());
+  }
+  void handle(FollowUpMessage& message) {
+    ChatMessageRequest request;
+    (target_.kind == SocketTarget::ticket ? request.ticket_id : request.conversation_id) =
+        target_.id;
+    request.content = std::move(message.content);
+    request.message_id = std::move(message.message_id);
+    context_->chats.send(std::move(request), new_reply());
+  }
+
+  // The sink of the request just received; the previous reply is left.
+  std::shared_ptr<SessionSink> new_reply() {
     leave_current_reply(false);
     current_ = std::make_shared<SessionSink>(weak_from_this(), ++next_sink_id_);
-    context_->tickets.request_answer({ticket_id_, std::move(ask.ticket_body), ask.regenerate},
-                                     current_);
-  }
-  void handle(FollowUpMessage&) {
-    send(frames::error(Status::error(ErrorCode::bad_request,
-                                     "follow-up messages are not supported by this server")));
+    return current_;
   }
   void handle(CancelMessage&) {
     const bool had_reply = current_ != nullptr;
@@ -124,7 +138,7 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
   void send(const Frame& frame) {
     if (closing_) return;
     if (queued_bytes_ + frame->size() > max_send_bytes_) {
-      spdlog::warn("ticket {}: closing a client that stopped reading ({} bytes queued)", ticket_id_,
+      spdlog::warn("{}: closing a client that stopped reading ({} bytes queued)", target_.id,
                    queued_bytes_);
       return close_with(websocket::close_code::policy_error, "client too slow");
     }
@@ -136,9 +150,8 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
   void do_write() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(
-        asio::buffer(*queue_.front()),
-        beast::bind_front_handler(&TicketWebsocketSession::on_write, shared_from_this()));
+    ws_.async_write(asio::buffer(*queue_.front()),
+                    beast::bind_front_handler(&WebsocketSession::on_write, shared_from_this()));
   }
 
   void on_write(error_code ec, std::size_t) {
@@ -165,12 +178,12 @@ class TicketWebsocketSession : public std::enable_shared_from_this<TicketWebsock
         ec == asio::error::connection_reset) {
       return;
     }
-    spdlog::debug("ticket {}: websocket {}: {}", ticket_id_, what, ec.message());
+    spdlog::debug("{}: websocket {}: {}", target_.id, what, ec.message());
   }
 
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
-  const std::string ticket_id_;
+  const SocketTarget target_;
   std::shared_ptr<const ServerContext> context_;
 
   std::shared_ptr<SessionSink> current_;  // the reply this client waits for
@@ -188,10 +201,9 @@ void SessionSink::deliver(const Frame& frame, bool final) {
 
 }  // namespace
 
-void start_ticket_websocket(tcp::socket socket, http::request<http::string_body> request,
-                            std::string ticket_id, std::shared_ptr<const ServerContext> context) {
-  std::make_shared<TicketWebsocketSession>(std::move(socket), std::move(ticket_id),
-                                           std::move(context))
+void start_websocket(tcp::socket socket, http::request<http::string_body> request,
+                     SocketTarget target, std::shared_ptr<const ServerContext> context) {
+  std::make_shared<WebsocketSession>(std::move(socket), std::move(target), std::move(context))
       ->run(std::move(request));
 }
 

@@ -73,8 +73,28 @@ CREATE TABLE messages (
 );
 )sql";
 
+// Version 2: chat sessions and follow-up messages.
+//
+// A chat conversation's status is 'active' and its updated_at is the time of its
+// last activity (creation or the last message stored), which orders a user's
+// sessions and decides when an idle one is purged. An assistant's reply names the
+// message it answers in reply_to (the store checks that both are in the same
+// conversation); a message has at most one reply.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE messages ADD COLUMN reply_to TEXT;
+
+CREATE UNIQUE INDEX messages_one_reply ON messages (conversation_id, reply_to)
+  WHERE reply_to IS NOT NULL;
+
+-- A user's chat sessions, most recently active first; counted at creation. (The
+-- purge of idle sessions goes through conversations_by_status.)
+CREATE INDEX conversations_chat_by_user ON conversations (user_id, updated_at)
+  WHERE kind = 'chat';
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kSchemaV1},
+    Migration{2, kSchemaV2},
 };
 
 constexpr bool versions_are_consecutive() {

@@ -5,6 +5,8 @@
 // turned into a Status (ErrorCode::internal) whose message carries sqlite3_errmsg.
 // Writer runs write jobs, each one a BEGIN IMMEDIATE transaction, on the single
 // thread that owns the write connection. ReaderPool lends read-only connections.
+// query_one / query_all turn rows into values; in_read_snapshot makes several
+// reads see one snapshot.
 //
 // Thread-safety: a Connection and its statements are used by one thread at a time
 // (they are opened with SQLITE_OPEN_NOMUTEX); Writer and ReaderPool are what make
@@ -119,6 +121,35 @@ class Connection {
   std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> statements_;
 };
 
+// Every row of sql, its parameters set by bind(Statement&), each made by read(row).
+template <class T, class Bind, class Read>
+Result<std::vector<T>> query_all(Connection& db, const char* sql, Bind&& bind, Read&& read) {
+  Result<StatementLease> query = db.prepare(sql);
+  if (!query.is_ok()) return query.status();
+  Statement& q = *query.value();
+  bind(q);
+  std::vector<T> rows;
+  for (;;) {
+    Result<bool> row = q.step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return rows;
+    rows.push_back(read(q));
+  }
+}
+
+// The first row of sql made by read(row), or nullopt when there is none.
+template <class T, class Bind, class Read>
+Result<std::optional<T>> query_one(Connection& db, const char* sql, Bind&& bind, Read&& read) {
+  Result<StatementLease> query = db.prepare(sql);
+  if (!query.is_ok()) return query.status();
+  Statement& q = *query.value();
+  bind(q);
+  Result<bool> row = q.step();
+  if (!row.is_ok()) return row.status();
+  if (!row.value()) return std::optional<T>();
+  return std::optional<T>(read(q));
+}
+
 // Runs fn(db) between BEGIN IMMEDIATE and COMMIT; rolls back when fn fails (its
 // result is not ok), throws, or the commit fails. R is Status or Result<T>.
 template <class R, class F>
@@ -142,6 +173,19 @@ R run_in_transaction(Connection& db, F&& fn) {
     return R(committed);
   }
   return std::move(*result);
+}
+
+// Runs fn(db) inside one read transaction, so that every statement it runs sees
+// the same snapshot of the committed data; the transaction ends (it wrote nothing)
+// however fn returns or throws. R is Status or Result<T>.
+template <class R, class F>
+R in_read_snapshot(Connection& db, F&& fn) {
+  if (Status begun = db.exec("BEGIN"); !begun.is_ok()) return R(begun);
+  struct EndTransaction {
+    Connection& db;
+    ~EndTransaction() { db.rollback(); }
+  } end{db};
+  return fn(db);
 }
 
 // The one thread that writes. It owns the write connection; jobs run in the order

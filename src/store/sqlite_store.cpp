@@ -1,14 +1,9 @@
-// The SQLite implementation of Store (see store.h for the contract).
+// The SQLite implementation of Store: ticket sessions and opening the database.
+// Chat sessions and messages are in sqlite_chat.cpp and sqlite_messages.cpp; the
+// class and its model of connections and threads are in sqlite_store_impl.h.
 //
-// One write connection, owned by the Writer thread: every write method submits a
-// job that runs in its own BEGIN IMMEDIATE transaction and waits for its result.
-// Reads borrow one of a few read-only connections from a ReaderPool; in WAL mode
-// they see the last committed state and never wait for the writer. Each read is a
-// single statement, so it sees one consistent snapshot.
-//
-// Thread-safety: every Store method may be called from any thread at once. The id
-// generator is touched only on the writer thread.
-#include <chrono>
+// Thread-safety: every Store method may be called from any thread at once (see
+// sqlite_store_impl.h).
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -18,6 +13,7 @@
 
 #include "store/migrations.h"
 #include "store/sqlite_db.h"
+#include "store/sqlite_store_impl.h"
 #include "store/store.h"
 
 namespace ticketaid {
@@ -47,11 +43,10 @@ std::optional<SessionStatus> parse_session_status(std::string_view s) {
   return std::nullopt;
 }
 
-namespace {
+}  // namespace ticketaid
 
-using sqlite::Connection;
-using sqlite::Statement;
-using sqlite::StatementLease;
+namespace ticketaid::sqlite {
+namespace {
 
 constexpr std::string_view kInterruptedReason = "the daemon stopped during generation";
 
@@ -131,27 +126,6 @@ constexpr const char* kMarkInterrupted =
     "UPDATE conversations SET status = 'interrupted', failure_reason = ?1, updated_at = ?2 "
     "WHERE kind = 'ticket' AND status = 'generating'";
 
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-Status internal(std::string message) {
-  return Status::error(ErrorCode::internal, std::move(message));
-}
-
-// Runs body, turning an escaping exception (allocation failure, ...) into a Status.
-template <class R, class F>
-R guarded(F&& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return R(internal(std::string("store: ") + e.what()));
-  } catch (...) {
-    return R(internal("store: unexpected exception"));
-  }
-}
-
 // Reads the current row of kFindCurrent or kListEarlier.
 Result<TicketSession> read_ticket(const Statement& row) {
   TicketSession session;
@@ -191,15 +165,6 @@ Result<std::optional<TicketSession>> find_current(Connection& db, std::string_vi
   return std::optional<TicketSession>(std::move(session).value());
 }
 
-// Runs sql with the parameters bound by bind(Statement&).
-template <class Bind>
-Status execute(Connection& db, const char* sql, Bind&& bind) {
-  Result<StatementLease> statement = db.prepare(sql);
-  if (!statement.is_ok()) return statement.status();
-  bind(*statement.value());
-  return statement.value()->run();
-}
-
 struct RevisionRow {
   std::string conversation_id;
   std::string model;
@@ -222,121 +187,119 @@ Result<RevisionRow> generating_revision(Connection& db, std::string_view ticket_
   return RevisionRow{q.text(0), q.text(2)};
 }
 
-class SqliteStore final : public Store {
- public:
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
-      : rng_(seeded_generator()), writer_(std::move(writer)), readers_(std::move(readers)) {}
+}  // namespace
 
-  Result<std::optional<TicketSession>> find_ticket_session(std::string_view ticket_id) override {
-    return guarded<Result<std::optional<TicketSession>>>([&] {
-      auto reader = readers_.acquire();
-      return find_current(*reader, ticket_id);
-    });
-  }
+Result<std::optional<TicketSession>> SqliteStore::find_ticket_session(std::string_view ticket_id) {
+  return guarded<Result<std::optional<TicketSession>>>([&] {
+    auto reader = readers_.acquire();
+    return find_current(*reader, ticket_id);
+  });
+}
 
-  Result<TicketSession> begin_ticket_generation(std::string_view ticket_id, std::string_view prompt,
-                                                std::string_view model) override {
-    using R = Result<TicketSession>;
-    return guarded<R>([&] {
-      return writer_.transact<R>([&](Connection& db) -> R {
-        Result<std::optional<TicketSession>> current = find_current(db, ticket_id);
-        if (!current.is_ok()) return current.status();
-        const std::optional<TicketSession>& found = current.value();
-        int64_t now = now_ms();
-        if (found && found->status != SessionStatus::complete) {
-          if (Status s = reset_revision(db, found->conversation_id, prompt, model, now); !s) {
-            return s;
-          }
-        } else {
-          int revision = found ? found->revision + 1 : 1;
-          if (Status s = insert_revision(db, ticket_id, revision, prompt, model, now); !s) {
-            return s;
-          }
+Result<TicketSession> SqliteStore::begin_ticket_generation(std::string_view ticket_id,
+                                                           std::string_view prompt,
+                                                           std::string_view model) {
+  using R = Result<TicketSession>;
+  return guarded<R>([&] {
+    return writer_.transact<R>([&](Connection& db) -> R {
+      Result<std::optional<TicketSession>> current = find_current(db, ticket_id);
+      if (!current.is_ok()) return current.status();
+      const std::optional<TicketSession>& found = current.value();
+      int64_t now = now_ms();
+      if (found && found->status != SessionStatus::complete) {
+        if (Status s = reset_revision(db, found->conversation_id, prompt, model, now); !s) {
+          return s;
         }
-        Result<std::optional<TicketSession>> updated = find_current(db, ticket_id);
-        if (!updated.is_ok()) return updated.status();
-        if (!updated.value()) return internal("store: ticket session vanished while writing");
-        return std::move(*updated.value());
+      } else {
+        int revision = found ? found->revision + 1 : 1;
+        if (Status s = insert_revision(db, ticket_id, revision, prompt, model, now); !s) {
+          return s;
+        }
+      }
+      Result<std::optional<TicketSession>> updated = find_current(db, ticket_id);
+      if (!updated.is_ok()) return updated.status();
+      if (!updated.value()) return internal("store: ticket session vanished while writing");
+      return std::move(*updated.value());
+    });
+  });
+}
+
+Status SqliteStore::complete_ticket_generation(std::string_view ticket_id, int revision,
+                                               std::string_view response,
+                                               const GenerationStats& stats) {
+  return guarded<Status>([&] {
+    return writer_.transact<Status>([&](Connection& db) -> Status {
+      Result<RevisionRow> row = generating_revision(db, ticket_id, revision);
+      if (!row.is_ok()) return row.status();
+      const std::string& model = stats.model.empty() ? row->model : stats.model;
+      int64_t now = now_ms();
+      Status inserted = execute(db, kInsertAnswer, [&](Statement& q) {
+        q.bind(1, new_id()).bind(2, row->conversation_id).bind(3, response).bind(4, model);
+        q.bind(5, stats.prompt_tokens).bind(6, stats.response_tokens);
+        q.bind(7, stats.duration_ms).bind(8, stats.done_reason).bind(9, now);
+      });
+      if (!inserted.is_ok()) return inserted;
+      return execute(db, kCompleteConversation, [&](Statement& q) {
+        q.bind(1, row->conversation_id).bind(2, model).bind(3, stats.prompt_tokens);
+        q.bind(4, stats.response_tokens).bind(5, stats.duration_ms);
+        q.bind(6, stats.done_reason).bind(7, now);
       });
     });
-  }
+  });
+}
 
-  Status complete_ticket_generation(std::string_view ticket_id, int revision,
-                                    std::string_view response,
-                                    const GenerationStats& stats) override {
-    return guarded<Status>([&] {
-      return writer_.transact<Status>([&](Connection& db) -> Status {
-        Result<RevisionRow> row = generating_revision(db, ticket_id, revision);
-        if (!row.is_ok()) return row.status();
-        const std::string& model = stats.model.empty() ? row->model : stats.model;
-        int64_t now = now_ms();
-        Status inserted = execute(db, kInsertAnswer, [&](Statement& q) {
-          q.bind(1, new_id()).bind(2, row->conversation_id).bind(3, response).bind(4, model);
-          q.bind(5, stats.prompt_tokens).bind(6, stats.response_tokens);
-          q.bind(7, stats.duration_ms).bind(8, stats.done_reason).bind(9, now);
-        });
-        if (!inserted.is_ok()) return inserted;
-        return execute(db, kCompleteConversation, [&](Statement& q) {
-          q.bind(1, row->conversation_id).bind(2, model).bind(3, stats.prompt_tokens);
-          q.bind(4, stats.response_tokens).bind(5, stats.duration_ms);
-          q.bind(6, stats.done_reason).bind(7, now);
-        });
+Status SqliteStore::end_ticket_generation(std::string_view ticket_id, int revision,
+                                          SessionStatus status, std::string_view reason) {
+  if (status == SessionStatus::generating || status == SessionStatus::complete) {
+    return Status::error(ErrorCode::bad_request,
+                         "end_ticket_generation takes failed, cancelled or interrupted, not " +
+                             std::string(to_string(status)));
+  }
+  return guarded<Status>([&] {
+    return writer_.transact<Status>([&](Connection& db) -> Status {
+      Result<RevisionRow> row = generating_revision(db, ticket_id, revision);
+      if (!row.is_ok()) return row.status();
+      return execute(db, kEndConversation, [&](Statement& q) {
+        q.bind(1, row->conversation_id).bind(2, to_string(status)).bind(3, reason);
+        q.bind(4, now_ms());
       });
     });
-  }
+  });
+}
 
-  Status end_ticket_generation(std::string_view ticket_id, int revision, SessionStatus status,
-                               std::string_view reason) override {
-    if (status == SessionStatus::generating || status == SessionStatus::complete) {
-      return Status::error(ErrorCode::bad_request,
-                           "end_ticket_generation takes failed, cancelled or interrupted, not " +
-                               std::string(to_string(status)));
+Result<int> SqliteStore::mark_interrupted() {
+  return guarded<Result<int>>([&] {
+    return writer_.transact<Result<int>>([&](Connection& db) -> Result<int> {
+      Status updated = execute(db, kMarkInterrupted, [&](Statement& q) {
+        q.bind(1, kInterruptedReason).bind(2, now_ms());
+      });
+      if (!updated.is_ok()) return updated;
+      return sqlite3_changes(db.handle());
+    });
+  });
+}
+
+Result<Store::TicketPage> SqliteStore::list_ticket_sessions(std::optional<SessionStatus> status,
+                                                            int limit, int64_t offset) {
+  auto bind_status = [&](Statement& q) {
+    if (status) {
+      q.bind(1, to_string(*status));
+    } else {
+      q.bind_null(1);
     }
-    return guarded<Status>([&] {
-      return writer_.transact<Status>([&](Connection& db) -> Status {
-        Result<RevisionRow> row = generating_revision(db, ticket_id, revision);
-        if (!row.is_ok()) return row.status();
-        return execute(db, kEndConversation, [&](Statement& q) {
-          q.bind(1, row->conversation_id).bind(2, to_string(status)).bind(3, reason);
-          q.bind(4, now_ms());
-        });
-      });
-    });
-  }
-
-  Result<int> mark_interrupted() override {
-    return guarded<Result<int>>([&] {
-      return writer_.transact<Result<int>>([&](Connection& db) -> Result<int> {
-        Status updated = execute(db, kMarkInterrupted, [&](Statement& q) {
-          q.bind(1, kInterruptedReason).bind(2, now_ms());
-        });
-        if (!updated.is_ok()) return updated;
-        return sqlite3_changes(db.handle());
-      });
-    });
-  }
-
-  Result<TicketPage> list_ticket_sessions(std::optional<SessionStatus> status, int limit,
-                                          int64_t offset) override {
-    return guarded<Result<TicketPage>>([&]() -> Result<TicketPage> {
-      auto reader = readers_.acquire();
-      auto bind_status = [&](Statement& q) {
-        if (status) {
-          q.bind(1, to_string(*status));
-        } else {
-          q.bind_null(1);
-        }
-      };
+  };
+  using R = Result<TicketPage>;
+  return guarded<R>([&]() -> R {
+    auto reader = readers_.acquire();
+    // One snapshot, so that the total counts the rows the page is taken from.
+    return in_read_snapshot<R>(*reader, [&](Connection& db) -> R {
       TicketPage page;
-      Result<StatementLease> count = reader->prepare(kCountCurrent);
-      if (!count.is_ok()) return count.status();
-      bind_status(*count.value());
-      Result<bool> counted = count.value()->step();
-      if (!counted.is_ok()) return counted.status();
-      page.total = counted.value() ? count.value()->int64(0) : 0;
-      count.value()->reset();
+      Result<std::optional<int64_t>> total = query_one<int64_t>(
+          db, kCountCurrent, bind_status, [](const Statement& row) { return row.int64(0); });
+      if (!total.is_ok()) return total.status();
+      page.total = total.value().value_or(0);
 
-      Result<StatementLease> query = reader->prepare(kListCurrent);
+      Result<StatementLease> query = db.prepare(kListCurrent);
       if (!query.is_ok()) return query.status();
       Statement& q = *query.value();
       bind_status(q);
@@ -344,103 +307,95 @@ class SqliteStore final : public Store {
       for (;;) {
         Result<bool> row = q.step();
         if (!row.is_ok()) return row.status();
-        if (!row.value()) break;
+        if (!row.value()) return page;
         Result<TicketSession> session = read_ticket(q);
         if (!session.is_ok()) return session.status();
         page.items.push_back(std::move(session).value());
       }
-      return page;
     });
-  }
+  });
+}
 
-  Result<bool> delete_ticket_session(std::string_view ticket_id) override {
-    return guarded<Result<bool>>([&] {
-      return writer_.transact<Result<bool>>([&](Connection& db) -> Result<bool> {
-        Status deleted = execute(db, kDeleteTicket, [&](Statement& q) { q.bind(1, ticket_id); });
-        if (!deleted.is_ok()) return deleted;
-        return sqlite3_changes(db.handle()) > 0;
-      });
+Result<bool> SqliteStore::delete_ticket_session(std::string_view ticket_id) {
+  return guarded<Result<bool>>([&] {
+    return writer_.transact<Result<bool>>([&](Connection& db) -> Result<bool> {
+      Status deleted = execute(db, kDeleteTicket, [&](Statement& q) { q.bind(1, ticket_id); });
+      if (!deleted.is_ok()) return deleted;
+      return sqlite3_changes(db.handle()) > 0;
     });
-  }
+  });
+}
 
-  Result<std::vector<TicketSession>> list_ticket_revisions(std::string_view ticket_id) override {
-    using R = Result<std::vector<TicketSession>>;
-    return guarded<R>([&]() -> R {
-      auto reader = readers_.acquire();
-      Result<StatementLease> query = reader->prepare(kListEarlier);
-      if (!query.is_ok()) return query.status();
-      Statement& q = *query.value();
-      q.bind(1, ticket_id);
-      std::vector<TicketSession> revisions;
-      for (;;) {
-        Result<bool> row = q.step();
-        if (!row.is_ok()) return row.status();
-        if (!row.value()) break;
-        Result<TicketSession> session = read_ticket(q);
-        if (!session.is_ok()) return session.status();
-        revisions.push_back(std::move(session).value());
-      }
-      // Newest first: each revision has as many earlier ones as follow it here.
-      for (size_t i = 0; i < revisions.size(); ++i) {
-        revisions[i].revision_count = static_cast<int>(revisions.size() - 1 - i);
-      }
-      return revisions;
-    });
-  }
+Result<std::vector<TicketSession>> SqliteStore::list_ticket_revisions(std::string_view ticket_id) {
+  using R = Result<std::vector<TicketSession>>;
+  return guarded<R>([&]() -> R {
+    auto reader = readers_.acquire();
+    Result<StatementLease> query = reader->prepare(kListEarlier);
+    if (!query.is_ok()) return query.status();
+    Statement& q = *query.value();
+    q.bind(1, ticket_id);
+    std::vector<TicketSession> revisions;
+    for (;;) {
+      Result<bool> row = q.step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      Result<TicketSession> session = read_ticket(q);
+      if (!session.is_ok()) return session.status();
+      revisions.push_back(std::move(session).value());
+    }
+    // Newest first: each revision has as many earlier ones as follow it here.
+    for (size_t i = 0; i < revisions.size(); ++i) {
+      revisions[i].revision_count = static_cast<int>(revisions.size() - 1 - i);
+    }
+    return revisions;
+  });
+}
 
- private:
-  static std::mt19937_64 seeded_generator() {
-    std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(),
-                       device(), device(), device(), device()};
-    return std::mt19937_64(seed);
-  }
+std::mt19937_64 SqliteStore::seeded_generator() {
+  std::random_device device;
+  std::seed_seq seed{device(), device(), device(), device(),
+                     device(), device(), device(), device()};
+  return std::mt19937_64(seed);
+}
 
-  // A random 128-bit id as 32 hex digits. Writer thread only.
-  std::string new_id() {
-    char buffer[33];
-    std::snprintf(buffer, sizeof buffer, "%016llx%016llx", static_cast<unsigned long long>(rng_()),
-                  static_cast<unsigned long long>(rng_()));
-    return std::string(buffer, 32);
-  }
+std::string SqliteStore::new_id() {
+  char buffer[33];
+  std::snprintf(buffer, sizeof buffer, "%016llx%016llx", static_cast<unsigned long long>(rng_()),
+                static_cast<unsigned long long>(rng_()));
+  return std::string(buffer, 32);
+}
 
-  Status insert_revision(Connection& db, std::string_view ticket_id, int revision,
-                         std::string_view prompt, std::string_view model, int64_t now) {
-    std::string conversation_id = new_id();
-    Status inserted = execute(db, kInsertConversation, [&](Statement& q) {
-      q.bind(1, conversation_id).bind(2, ticket_id).bind(3, int64_t{revision});
-      q.bind(4, model).bind(5, now);
-    });
-    if (!inserted.is_ok()) return inserted;
-    return upsert_prompt(db, conversation_id, prompt, now);
-  }
+Status SqliteStore::insert_revision(Connection& db, std::string_view ticket_id, int revision,
+                                    std::string_view prompt, std::string_view model, int64_t now) {
+  std::string conversation_id = new_id();
+  Status inserted = execute(db, kInsertConversation, [&](Statement& q) {
+    q.bind(1, conversation_id).bind(2, ticket_id).bind(3, int64_t{revision});
+    q.bind(4, model).bind(5, now);
+  });
+  if (!inserted.is_ok()) return inserted;
+  return upsert_prompt(db, conversation_id, prompt, now);
+}
 
-  Status reset_revision(Connection& db, const std::string& conversation_id, std::string_view prompt,
-                        std::string_view model, int64_t now) {
-    Status reset = execute(db, kResetConversation, [&](Statement& q) {
-      q.bind(1, conversation_id).bind(2, model).bind(3, now);
-    });
-    if (!reset.is_ok()) return reset;
-    Status deleted = execute(db, kDeleteReplies, [&](Statement& q) { q.bind(1, conversation_id); });
-    if (!deleted.is_ok()) return deleted;
-    return upsert_prompt(db, conversation_id, prompt, now);
-  }
+Status SqliteStore::reset_revision(Connection& db, const std::string& conversation_id,
+                                   std::string_view prompt, std::string_view model, int64_t now) {
+  Status reset = execute(db, kResetConversation, [&](Statement& q) {
+    q.bind(1, conversation_id).bind(2, model).bind(3, now);
+  });
+  if (!reset.is_ok()) return reset;
+  Status deleted = execute(db, kDeleteReplies, [&](Statement& q) { q.bind(1, conversation_id); });
+  if (!deleted.is_ok()) return deleted;
+  return upsert_prompt(db, conversation_id, prompt, now);
+}
 
-  // The prompt message keeps its id when a revision is reused.
-  Status upsert_prompt(Connection& db, const std::string& conversation_id, std::string_view prompt,
-                       int64_t now) {
-    return execute(db, kUpsertPrompt, [&](Statement& q) {
-      q.bind(1, new_id()).bind(2, conversation_id).bind(3, prompt).bind(4, now);
-    });
-  }
+// The prompt message keeps its id when a revision is reused.
+Status SqliteStore::upsert_prompt(Connection& db, const std::string& conversation_id,
+                                  std::string_view prompt, int64_t now) {
+  return execute(db, kUpsertPrompt, [&](Statement& q) {
+    q.bind(1, new_id()).bind(2, conversation_id).bind(3, prompt).bind(4, now);
+  });
+}
 
-  // Declared first, destroyed last: the writer thread may use it until it stops.
-  std::mt19937_64 rng_;
-  // Destroyed after the readers, so the write connection closes last and can
-  // checkpoint the WAL into the database file.
-  sqlite::Writer writer_;
-  sqlite::ReaderPool readers_;
-};
+namespace {
 
 Status bad_option(std::string message) {
   return Status::error(ErrorCode::bad_request, "storage: " + std::move(message));
@@ -472,7 +427,7 @@ Result<std::unique_ptr<Store>> open_store(const SqliteOptions& options) {
   Connection& db = *writer.value();
   if (Status s = configure(db, synchronous); !s) return s;
   // Migrate first: it refuses a file that is not ours before anything changes it.
-  if (Status s = sqlite::migrate(db); !s) return s;
+  if (Status s = migrate(db); !s) return s;
   Result<std::string> mode = db.query_text("PRAGMA journal_mode = WAL");
   if (!mode.is_ok()) return mode.status();
   if (mode.value() != "wal") {
@@ -492,9 +447,13 @@ Result<std::unique_ptr<Store>> open_store(const SqliteOptions& options) {
 }
 
 }  // namespace
+}  // namespace ticketaid::sqlite
+
+namespace ticketaid {
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
-  return guarded<Result<std::unique_ptr<Store>>>([&] { return open_store(options); });
+  using R = Result<std::unique_ptr<Store>>;
+  return sqlite::guarded<R>([&] { return sqlite::open_store(options); });
 }
 
 }  // namespace ticketaid

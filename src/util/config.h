@@ -63,6 +63,15 @@ struct Settings {
   // cache
   bool cache_refresh_on_body_change = true;
 
+  // sessions
+  int sessions_ttl_s = 3600;
+  int sessions_max_per_user = 5;
+  std::string sessions_on_limit = "reject";  // "reject" or "evict_oldest"
+  int sessions_max_messages = 100;
+  int sessions_max_message_chars = 4000;
+  int sessions_context_messages = 50;
+  int sessions_purge_interval_s = 60;
+
   // ws
   std::size_t ws_max_message_bytes = 65536;
   int ws_heartbeat_interval_s = 30;

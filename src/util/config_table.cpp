@@ -24,6 +24,7 @@ constexpr std::int64_t kGiB = 1024 * kMiB;
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 constexpr std::array<std::string_view, 2> kSynchronousModes = {"full", "normal"};
+constexpr std::array<std::string_view, 2> kOnSessionLimit = {"reject", "evict_oldest"};
 
 bool has_space(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
@@ -216,6 +217,28 @@ const std::vector<KeySpec>& table_of_keys() {
       boolean("cache.refresh_on_body_change", &S::cache_refresh_on_body_change, kReloadable,
               "Regenerate a ticket's answer when the ticket body differs from the stored one."),
 
+      // sessions
+      integer("sessions.ttl_s", &S::sessions_ttl_s, 60, 31536000, kReloadable,
+              "Seconds a chat session lives after its last activity; then it is gone (404).")
+          .legacy("SESSION_TTL"),
+      integer("sessions.max_per_user", &S::sessions_max_per_user, 1, 100000, kReloadable,
+              "Most chat sessions one user may have at once.")
+          .legacy("MAX_SESSIONS_PER_USER"),
+      choice("sessions.on_limit", &S::sessions_on_limit, kOnSessionLimit, kReloadable,
+             "At sessions.max_per_user: reject a new session (409 session_limit), or delete "
+             "the user's least recently active one."),
+      integer("sessions.max_messages", &S::sessions_max_messages, 2, 1000000, kReloadable,
+              "Most messages in one conversation (both roles); more get 409 session_full.")
+          .legacy("MAX_MESSAGES_PER_SESSION"),
+      integer("sessions.max_message_chars", &S::sessions_max_message_chars, 1, 1000000, kReloadable,
+              "Longest message, in Unicode characters; longer gets 413 too_large.")
+          .legacy("MAX_MESSAGE_LENGTH"),
+      integer("sessions.context_messages", &S::sessions_context_messages, 2, 10000, kReloadable,
+              "Most earlier messages sent to the model with a new one; older turns are "
+              "left out."),
+      integer("sessions.purge_interval_s", &S::sessions_purge_interval_s, 1, 86400, kRestart,
+              "Seconds between sweeps that delete expired chat sessions."),
+
       // ws
       size("ws.max_message_bytes", &S::ws_max_message_bytes, 256, 64 * kMiB, kReloadable,
            "Largest message a client may send; a larger one closes the socket with 1009."),
@@ -235,13 +258,14 @@ const std::vector<KeySpec>& table_of_keys() {
   return keys;
 }
 
-constexpr std::array<SectionSpec, 9> kSections = {{
+constexpr std::array<SectionSpec, 10> kSections = {{
     {"server", "The HTTP and WebSocket listener."},
     {"storage", "The SQLite database: the source of truth on this node."},
     {"ollama", "The Ollama server that writes the answers."},
     {"generation", "How many answers are generated at once, and how long they may take."},
     {"stream", "How an answer's chunks are sent while it is generated."},
     {"cache", "Stored answers."},
+    {"sessions", "Chat sessions and the follow-up conversations of tickets."},
     {"ws", "WebSocket connections."},
     {"limits", "Limits on clients."},
     {"log", "Logging, to standard error (the journal under systemd)."},

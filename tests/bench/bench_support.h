@@ -36,11 +36,11 @@ struct NamedPid {
 };
 
 struct ProcessSample {
-  bool ok = false;       // false when the process could not be read (gone)
-  double cpu_s = 0;      // utime + stime from /proc/PID/stat
-  int64_t rss_kb = 0;    // VmRSS from /proc/PID/status
-  int64_t hwm_kb = 0;    // VmHWM: the peak resident size
-  int64_t threads = 0;   // Threads
+  bool ok = false;      // false when the process could not be read (gone)
+  double cpu_s = 0;     // utime + stime from /proc/PID/stat
+  int64_t rss_kb = 0;   // VmRSS from /proc/PID/status
+  int64_t hwm_kb = 0;   // VmHWM: the peak resident size
+  int64_t threads = 0;  // Threads
 };
 ProcessSample read_process(int pid);
 
@@ -76,6 +76,11 @@ class Latencies {
  private:
   std::vector<int64_t> us_;
 };
+
+// A duration of s seconds.
+inline Clock::duration seconds_of(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
 
 // Microseconds from a to b.
 inline int64_t micros(Clock::time_point a, Clock::time_point b) {

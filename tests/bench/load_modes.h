@@ -17,10 +17,10 @@ namespace ticketaid::bench {
 
 // How long a mode loads and which part of it is measured.
 struct Timing {
-  int threads = 1;          // client threads, each with its own io_context
-  double warmup_s = 2;      // load before the window opens (not measured)
-  double duration_s = 10;   // the measured window
-  double drain_s = 60;      // after the window, time for requests in flight to end
+  int threads = 1;             // client threads, each with its own io_context
+  double warmup_s = 2;         // load before the window opens (not measured)
+  double duration_s = 10;      // the measured window
+  double drain_s = 60;         // after the window, time for requests in flight to end
   std::vector<NamedPid> pids;  // processes whose CPU time is reported beside the tool's
   std::string run_id;
 };

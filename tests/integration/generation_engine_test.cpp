@@ -536,6 +536,29 @@ TEST_F(GenerationEngine, CoalescedFramesConcatenateToExactlyTheStoredAnswer) {
   EXPECT_EQ(stored("CO-1")->response, answer);
 }
 
+TEST_F(GenerationEngine, ACoalescedTokenGoesOutWithinTheIntervalWhenNoTokenFollows) {
+  REQUIRE_FAKE_OLLAMA();
+  fake_.set_script(stalled_after_two());
+  start_daemon({}, {{"TICKETAID_STREAM_COALESCE_MS", "50"}});
+
+  // "Hello" is cut at once; ", " arrives right after it and may be held for up to
+  // 50 ms, but not for as long as the model pauses.
+  auto client = open_ticket("CO-2");
+  client->send_json({{"ticketBody", "Coalesce across a pause"}});
+  std::string received;
+  while (received != "Hello, ") {
+    auto frame = client->read_json(5s);
+    ASSERT_TRUE(frame) << "got only \"" << received << "\" while the model paused";
+    ASSERT_EQ((*frame)["type"], "stream") << frame->dump();
+    received += (*frame)["content"].get<std::string>();
+  }
+  fake_.release();
+  auto rest = read_reply(*client);
+  ASSERT_EQ(rest.back()["type"], "done") << rest.back().dump();
+  EXPECT_EQ(received + joined_stream(rest), "Hello, world.");
+  EXPECT_EQ(stored("CO-2")->response, "Hello, world.");
+}
+
 // --- A new request during a generation --------------------------------------------
 
 TEST_F(GenerationEngine, RegenerateDuringAGenerationJoinsIt) {

@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/sqlite_fixture.h"
 #include "store/store.h"
 
 namespace ticketaid {
@@ -23,60 +24,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A plain connection for looking behind the store's back.
-class RawDb {
- public:
-  explicit RawDb(const fs::path& path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
+using store_test::RawDb;
 
-  void exec(const std::string& sql) {
-    char* error = nullptr;
-    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
-    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (error ? error : "");
-    sqlite3_free(error);
-  }
-
-  // The first column of the first row, as text ("" when there is none).
-  std::string text(const std::string& sql) {
-    sqlite3_stmt* stmt = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-    std::string out;
-    if (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
-      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-    return out;
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
-
-class SqliteStoreTest : public ::testing::Test {
+class SqliteStoreTest : public store_test::SqliteFileTest {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ticketaid-store-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    options_.path = (dir_ / "ticketaid.db").string();
-    options_.reader_connections = 2;
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
-
-  Store& open() {
-    store_.reset();
-    auto opened = open_sqlite_store(options_);
-    EXPECT_TRUE(opened.is_ok()) << opened.status().to_string();
-    if (opened.is_ok()) store_ = std::move(opened).value();
-    return *store_;
-  }
-
   // Begins and completes one answer; returns the revision.
   int answer(Store& store, const std::string& ticket, const std::string& prompt,
              const std::string& response) {
@@ -96,10 +47,6 @@ class SqliteStoreTest : public ::testing::Test {
     if (!found.is_ok() || !found.value()) return {};
     return *found.value();
   }
-
-  fs::path dir_;
-  SqliteOptions options_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST(SessionStatusTest, NamesRoundTrip) {
@@ -358,6 +305,36 @@ TEST_F(SqliteStoreTest, CompleteAndEndNeedAGeneratingRevision) {
   EXPECT_EQ(kept.status, SessionStatus::complete);
   EXPECT_EQ(kept.response, "the answer");
   EXPECT_EQ(find(store, "T-3").status, SessionStatus::cancelled);
+}
+
+TEST_F(SqliteStoreTest, ListTicketSessionsCurrentRevisionsWithTotal) {
+  Store& store = open();
+  answer(store, "T-1", "body", "answer");
+  answer(store, "T-1", "body two", "answer two");  // one row for T-1: its current revision
+  answer(store, "T-2", "body", "answer");
+  ASSERT_TRUE(store.begin_ticket_generation("T-3", "body", "llama3.2").is_ok());
+  RawDb raw(options_.path);
+  raw.exec("UPDATE conversations SET updated_at = 3000 WHERE ticket_id = 'T-1' AND revision = 2");
+  raw.exec("UPDATE conversations SET updated_at = 2000 WHERE ticket_id = 'T-2'");
+  raw.exec("UPDATE conversations SET updated_at = 1000 WHERE ticket_id = 'T-3'");
+
+  auto page = store.list_ticket_sessions(std::nullopt, 2, 0);
+  ASSERT_TRUE(page.is_ok()) << page.status().to_string();
+  EXPECT_EQ(page->total, 3);
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].ticket_id, "T-1");  // most recently updated first
+  EXPECT_EQ(page->items[0].revision, 2);
+  EXPECT_EQ(page->items[0].revision_count, 1);
+  EXPECT_EQ(page->items[1].ticket_id, "T-2");
+  auto rest = store.list_ticket_sessions(std::nullopt, 2, 2);
+  ASSERT_TRUE(rest.is_ok());
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ(rest->items[0].ticket_id, "T-3");
+  auto complete = store.list_ticket_sessions(SessionStatus::complete, 10, 0);
+  ASSERT_TRUE(complete.is_ok());
+  EXPECT_EQ(complete->total, 2);
+  EXPECT_EQ(complete->items.size(), 2u);
+  EXPECT_EQ(store.list_ticket_sessions(SessionStatus::failed, 10, 0)->total, 0);
 }
 
 TEST_F(SqliteStoreTest, MarkInterruptedAfterARestart) {

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# ticketaid's benchmarks: runs every measurement of SPEC §8 against the fake Ollama
+# and prints a Markdown table of the targets beside the measured values.
+#
+#   tests/bench/run.sh [--smoke] [--out DIR] [--build DIR]
+#                      [--bench-load PATH] [--ticketaid PATH] [--fake-ollama PATH]
+#
+#   --smoke   every mode with tiny counts, in well under a minute: proves that the
+#             tools still run (CTest's bench.smoke); targets are not judged.
+#   --out     keep each mode's JSON results in DIR (default: a temporary directory,
+#             removed at the end).
+#   --build   the build directory holding the binaries (default: build/ at the root).
+#
+# Each phase starts a fake Ollama with the reply shape it needs and a fresh daemon
+# (tests/bench/bench.toml, port 0, a temporary database), runs bench_load against
+# the fake directly and through the daemon, and stops them. Exit status: 0 when every
+# target is met (smoke: every mode ran), 3 when a target is missed, 1 when a mode
+# failed. Build first:
+#   cmake --build build --target bench_load ticketaid fake_ollama
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=$root/build
+smoke=0
+out_dir=""
+bench_load="" ticketaid="" fake_ollama=""
+
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --out) out_dir=$2; shift ;;
+    --build) build=$2; shift ;;
+    --bench-load) bench_load=$2; shift ;;
+    --ticketaid) ticketaid=$2; shift ;;
+    --fake-ollama) fake_ollama=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+bench_load=${bench_load:-$build/tests/bench/bench_load}
+ticketaid=${ticketaid:-$build/src/ticketaid}
+fake_ollama=${fake_ollama:-$build/tests/fake_ollama}
+for bin in "$bench_load" "$ticketaid" "$fake_ollama"; do
+  if [ ! -x "$bin" ]; then
+    echo "run.sh: $bin is missing; build it: cmake --build build --target bench_load ticketaid fake_ollama" >&2
+    exit 1
+  fi
+done
+config=$here/bench.toml
+
+# 10,000 sockets in the daemon and as many in the load tool (which raises its own).
+ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ticketaid-bench.XXXXXX")
+results=${out_dir:-$work/results}
+mkdir -p "$results"
+running=()  # pids of the fakes and daemons this script started
+
+cleanup() {
+  local pid
+  for pid in "${running[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${running[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+say() { echo "== $*" >&2; }
+
+# start NAME COMMAND...: runs COMMAND in the background and waits (10 s at most) for
+# the "listening on http://..." line; sets started_pid and started_url.
+start() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  started_pid=$!
+  running+=("$started_pid")
+  started_url=""
+  local i
+  for ((i = 0; i < 1000; i++)); do
+    started_url=$(grep -o 'listening on http://[^ ]*' "$work/$name.out" 2>/dev/null | head -n 1 |
+      sed 's/^listening on //' || true)
+    if [ -n "$started_url" ]; then return 0; fi
+    if ! kill -0 "$started_pid" 2>/dev/null; then
+      echo "run.sh: $name exited before listening:" >&2
+      cat "$work/$name.err" >&2
+      exit 1
+    fi
+    sleep 0.01
+  done
+  echo "run.sh: $name did not listen within 10 s" >&2
+  exit 1
+}
+
+stop() {
+  local pid=$1 kept=() p
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${running[@]}"; do
+    if [ "$p" != "$pid" ]; then kept+=("$p"); fi
+  done
+  running=("${kept[@]+"${kept[@]}"}")
+}
+
+# A fake Ollama: fake NAME TOKENS DELAY_MS THREADS (sets fake_pid, fake_url).
+fake() {
+  start "$1" "$fake_ollama" --tokens "$2" --token-delay-ms "$3" --threads "$4"
+  fake_pid=$started_pid
+  fake_url=$started_url
+}
+
+# A fresh daemon on port 0 with bench.toml and its own database, asking fake_url:
+# daemon NAME [VAR=VALUE...] (settings given as environment variables).
+daemon() {
+  local name=$1
+  shift
+  mkdir -p "$work/$name"
+  start "$name" env "$@" "$ticketaid" serve --listen 127.0.0.1:0 --db "$work/$name/ticketaid.db" \
+    --ollama-url "$fake_url" --config "$config"
+  daemon_pid=$started_pid
+  daemon_url=$started_url
+}
+
+# measure NAME MODE ARGS...: one bench_load mode, its JSON kept as NAME.json.
+measure() {
+  local name=$1
+  shift
+  say "$name: bench_load $*"
+  if ! "$bench_load" "$@" >"$results/$name.json" 2>"$work/$name.log"; then
+    echo "run.sh: bench_load $1 failed:" >&2
+    cat "$work/$name.log" >&2
+    rm -f "$results/$name.json"
+  fi
+}
+
+if [ "$smoke" = 1 ]; then
+  warm=0.2 dur=1 hold=0.2
+  short_tokens=3 long_tokens=5 fast_tokens=50 cached_tokens=10
+  many=4 fast_streams=2 connections=3 sockets=50 startup_runs=1 startup_settle=0.2
+else
+  warm=3 dur=15 hold=5
+  short_tokens=5 long_tokens=100 fast_tokens=2000 cached_tokens=200
+  many=200 fast_streams=64 connections=50 sockets=10000 startup_runs=10 startup_settle=1
+fi
+
+start_load=$(cut -d ' ' -f 1-3 /proc/loadavg)
+
+# --- start-up time and idle memory, then idle sockets on a fresh daemon.
+fake idle_fake "$cached_tokens" 0 64
+mkdir -p "$work/startup"
+measure startup_bench startup --runs "$startup_runs" --settle "$startup_settle" --log "$work/startup.err" -- \
+  "$ticketaid" serve --listen 127.0.0.1:0 --db "$work/startup/bench.db" --ollama-url "$fake_url" \
+  --config "$config"
+measure startup_default startup --runs "$startup_runs" --settle "$startup_settle" --log "$work/startup.err" -- \
+  "$ticketaid" serve --listen 127.0.0.1:0 --db "$work/startup/default.db" --ollama-url "$fake_url"
+daemon idle_daemon
+sleep "$hold"
+measure idle idle --url "$daemon_url" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid" \
+  --sockets "$sockets" --settle "$hold" --hold "$hold"
+stop "$daemon_pid"
+
+# --- cached answers on open WebSockets (short answers: about 1 KB of text).
+daemon cached_daemon
+measure cached cached --url "$daemon_url" --connections "$connections" --warmup "$warm" \
+  --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
+stop "$daemon_pid"
+stop "$fake_pid"
+
+# streams NAME STREAMS: the same clients straight to the fake, then through a daemon.
+streams() {
+  local name=$1 n=$2
+  measure "${name}_direct" direct-ttft --ollama "$fake_url" --streams "$n" --warmup "$warm" \
+    --duration "$dur" --ollama-pid "$fake_pid"
+  daemon "${name}_daemon"
+  measure "${name}_ticketaid" ttft --url "$daemon_url" --streams "$n" --warmup "$warm" \
+    --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
+  stop "$daemon_pid"
+}
+
+# --- time to first token, 20 ms between tokens: 1 stream (short replies, for many
+# samples), then 200 streams (100-token replies, 2 s each).
+fake ttft1_fake "$short_tokens" 20 64
+streams ttft1 1
+stop "$fake_pid"
+fake ttft200_fake "$long_tokens" 20 $((many * 2 + 64))
+streams ttft200 "$many"
+# Diagnostic: the same with storage.synchronous = normal (no fsync per commit), to
+# show how much of the added time is the durable writes on the way to the first token.
+daemon ttft200_normal_daemon TICKETAID_STORAGE_SYNCHRONOUS=normal
+measure ttft200_normal_ticketaid ttft --url "$daemon_url" --streams "$many" --warmup "$warm" \
+  --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
+stop "$daemon_pid"
+stop "$fake_pid"
+
+# --- throughput when Ollama is not the bottleneck: no delay between tokens.
+fake fast_fake "$fast_tokens" 0 $((fast_streams * 2 + 64))
+streams fast "$fast_streams"
+stop "$fake_pid"
+
+end_load=$(cut -d ' ' -f 1-3 /proc/loadavg)
+
+cpu=$(grep -m 1 'model name' /proc/cpuinfo | sed 's/.*: //')
+mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+echo "# ticketaid benchmark$([ "$smoke" = 1 ] && echo " (smoke run)")"
+echo
+echo "- date: $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+echo "- machine: $(nproc) CPUs ($cpu), $mem memory, Linux $(uname -r)"
+echo "- load average (1, 5, 15 min): $start_load at the start, $end_load at the end"
+echo "- binaries: $ticketaid, $fake_ollama, $bench_load"
+echo
+status=0
+"$bench_load" report --dir "$results" $([ "$smoke" = 1 ] && echo --smoke) || status=$?
+if [ -n "$out_dir" ]; then echo; echo "JSON results: $out_dir"; fi
+exit "$status"
