@@ -218,7 +218,7 @@ const std::vector<KeySpec>& table_of_keys() {
               "Regenerate a ticket's answer when the ticket body differs from the stored one."),
 
       // sessions
-      integer("sessions.ttl_s", &S::sessions_ttl_s, 60, 31536000, kReloadable,
+      integer("sessions.ttl_s", &S::sessions_ttl_s, 1, 31536000, kReloadable,
               "Seconds a chat session lives after its last activity; then it is gone (404).")
           .legacy("SESSION_TTL"),
       integer("sessions.max_per_user", &S::sessions_max_per_user, 1, 100000, kReloadable,

@@ -19,14 +19,11 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <thread>
 
 #include "integration/daemon_fixture.h"
 #include "store/store.h"
-
-extern char** environ;
 
 namespace ticketaid::testing {
 namespace {
@@ -294,7 +291,10 @@ TEST_F(CliAsk, CtrlCCancelsTheRequestAndExits130) {
 
 class CliDoctor : public DaemonTest {
  protected:
-  void SetUp() override { write_file(config_, "# doctor test: defaults, flags and env\n"); }
+  void SetUp() override {
+    DaemonTest::SetUp();
+    write_file(config_, "# doctor test: defaults, flags and env\n");
+  }
 
   int doctor(const std::string& ollama_url, const std::string& listen,
              const std::map<std::string, std::string>& env = {}) {
