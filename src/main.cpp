@@ -133,7 +133,13 @@ int serve_or_check(const ConfigFlags& flags, bool serving, const RunOptions& run
                 loaded->file_used.empty() ? "built-in defaults" : loaded->file_used.c_str());
     return exit_status::ok;
   }
-  return run_daemon(loaded->settings, run_options);
+  RunOptions options = run_options;
+  // SIGHUP: the same file, the environment as it is then, and the same flags.
+  options.reload = [sources = flags.sources()]() mutable {
+    sources.environment = process_environment();
+    return load_settings(sources);
+  };
+  return run_daemon(loaded->settings, options);
 }
 
 }  // namespace
@@ -150,7 +156,8 @@ int main(int argc, char** argv) {
 
   ConfigFlags serve_flags;
   RunOptions run_options;
-  auto* serve = app.add_subcommand("serve", "run the daemon (SIGTERM or SIGINT stops it)");
+  auto* serve = app.add_subcommand(
+      "serve", "run the daemon (SIGHUP reloads the configuration, SIGTERM or SIGINT stops it)");
   serve_flags.add_to(*serve);
   serve->add_option("--port-file", run_options.port_file, "write HOST:PORT here once listening")
       ->type_name("FILE");

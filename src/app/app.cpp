@@ -1,17 +1,22 @@
 #include "app/app.h"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "app/service_manager.h"
 #include "core/chat_service.h"
 #include "core/generation_queue.h"
 #include "core/health_monitor.h"
@@ -21,12 +26,19 @@
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/periodic_task.h"
 
 namespace ticketaid {
 namespace {
 
 namespace asio = boost::asio;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kStatusInterval{5000};
+// After the drain, the last frames (done, or the busy errors of stopped
+// generations) were posted to their connections: a moment to write them.
+constexpr milliseconds kFlushWindow{200};
 
 // The current settings; reloading swaps the pointer.
 class SettingsHolder {
@@ -37,10 +49,40 @@ class SettingsHolder {
     std::lock_guard lock(mutex_);
     return settings_;
   }
+  void set(std::shared_ptr<const Settings> settings) {
+    std::lock_guard lock(mutex_);
+    settings_ = std::move(settings);
+  }
 
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const Settings> settings_;
+};
+
+// Set by the stop signals' handler, awaited by the control thread.
+class StopRequest {
+ public:
+  void request(int signal) {
+    {
+      std::lock_guard lock(mutex_);
+      if (signal_ == 0) signal_ = signal;
+    }
+    wake_.notify_all();
+  }
+  bool requested() {
+    std::lock_guard lock(mutex_);
+    return signal_ != 0;
+  }
+  int wait() {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [this] { return signal_ != 0; });
+    return signal_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  int signal_ = 0;
 };
 
 bool write_port_file(const std::string& path, const std::string& address) {
@@ -49,10 +91,114 @@ bool write_port_file(const std::string& path, const std::string& address) {
   return static_cast<bool>(out.flush());
 }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    out += (out.empty() ? "" : ", ") + item;
+  }
+  return out;
+}
+
+// Loads the settings again and applies them if every changed key is reloadable;
+// otherwise logs one line saying why and keeps the running settings.
+void reload_settings(SettingsHolder& holder, const RunOptions& options) {
+  if (!options.reload) {
+    spdlog::warn("SIGHUP: this daemon cannot reload its settings; ignored");
+    return;
+  }
+  auto loaded = options.reload();
+  if (!loaded) {
+    spdlog::error("reload refused, keeping the running settings: {}", loaded.status().message());
+    return;
+  }
+  const auto current = holder.get();
+  const auto changed = changed_keys(*current, *loaded->settings);
+  std::vector<std::string> need_restart;
+  for (const auto& key : changed) {
+    if (!is_reloadable(key)) need_restart.push_back(key);
+  }
+  if (!need_restart.empty()) {
+    spdlog::error(
+        "reload refused, keeping the running settings: {} cannot change without a restart",
+        join(need_restart));
+    return;
+  }
+  for (const auto& warning : loaded->warnings) {
+    spdlog::warn("{}", warning);
+  }
+  spdlog::info("reloaded the configuration{}: {}",
+               loaded->file_used.empty() ? "" : " from " + loaded->file_used,
+               changed.empty() ? "nothing changed" : "changed " + join(changed));
+  holder.set(loaded->settings);
+  set_log_level(loaded->settings->log_level);
+}
+
+// Pets systemd's watchdog only while the I/O loop runs handlers: each tick posts a
+// probe and pets only when the previous probe has run, so a hung loop stops the
+// pings and systemd restarts the daemon.
+class LoopWatchdog {
+ public:
+  LoopWatchdog(asio::io_context& ioc, std::chrono::microseconds interval)
+      : ioc_(ioc),
+        task_(std::chrono::duration_cast<milliseconds>(interval) / 2, [this] { tick(); }) {}
+  void start() { task_.start(); }
+  void stop() { task_.stop(); }
+
+ private:
+  void tick() {
+    if (!probe_ran_->exchange(false)) return;  // the loop has not run the last probe
+    service_manager::notify_watchdog();
+    asio::post(ioc_, [ran = probe_ran_] { ran->store(true); });
+  }
+
+  asio::io_context& ioc_;
+  // Shared with the posted probe, which may outlive this object in the queue.
+  std::shared_ptr<std::atomic<bool>> probe_ran_ = std::make_shared<std::atomic<bool>>(true);
+  PeriodicTask task_;
+};
+
+std::string status_text(const TicketService& tickets, const ChatService& chats) {
+  return fmt::format("serving: {} connection(s), {} generation(s) running, {} queued",
+                     metrics().connections_current.value(),
+                     tickets.active_generations() + chats.active_generations(),
+                     tickets.queue_depth());
+}
+
+// SIGTERM: no new connections, no new work; the running generations get up to
+// drain_timeout to finish; then whatever still runs is stopped (its sessions are
+// left interrupted) and the last frames get a moment to reach their sockets.
+void drain(Server& server, TicketService& tickets, ChatService& chats,
+           std::chrono::seconds drain_timeout) {
+  server.stop_accepting();
+  tickets.refuse_new_requests();
+  chats.refuse_new_requests();
+  const auto active = [&] { return tickets.active_generations() + chats.active_generations(); };
+  const bool had_work = active() > 0;
+  if (had_work && drain_timeout.count() > 0) {
+    spdlog::info("draining: waiting up to {} s for {} generation(s) to finish",
+                 drain_timeout.count(), active());
+    service_manager::notify_status(fmt::format("draining: {} generation(s) running", active()));
+    const auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+    // Generations announce their end to their listeners, not to the app: poll.
+    while (active() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  if (const auto left = active(); left > 0) {
+    spdlog::warn("drain: stopping {} unfinished generation(s); they regenerate on request", left);
+  }
+  tickets.shutdown();
+  chats.shutdown();
+  if (had_work && metrics().connections_current.value() > 0) {
+    std::this_thread::sleep_for(kFlushWindow);
+  }
+}
+
 }  // namespace
 
 int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);
+  spdlog::info("{}", service_manager::raise_open_files_limit());
   SettingsHolder holder(initial);
   const Settings& settings = *initial;
 
@@ -91,9 +237,15 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   auto context = std::make_shared<const ServerContext>(
       ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health});
 
+  std::string activation_error;
+  const auto activated = service_manager::activated_socket(&activation_error);
+  if (!activation_error.empty()) {
+    spdlog::critical("{}", activation_error);
+    return 1;
+  }
   const int io_threads = std::max(1, settings.server_io_threads);
   asio::io_context ioc(io_threads);
-  auto server = start_server(ioc, context);
+  auto server = start_server(ioc, context, activated.value_or(-1));
   if (!server) {
     spdlog::critical("{}", server.status().message());
     return 1;
@@ -105,27 +257,65 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
     spdlog::critical("cannot write the port file {}", options.port_file);
     return 1;
   }
-  spdlog::info("serving on {} with Ollama at {} (model {}), database {}", address,
+  spdlog::info("serving on {}{} with Ollama at {} (model {}), database {}", address,
+               activated ? " (socket from systemd; server.listen is not used)" : "",
                settings.ollama_url, settings.ollama_model, settings.storage_path);
 
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    spdlog::info("signal {} received: stopping", signal);
-    server.value()->stop_accepting();
-    ioc.stop();
+  // Signals are only noted here; the work they ask for runs elsewhere.
+  StopRequest stop;
+  asio::signal_set stop_signals(ioc, SIGINT, SIGTERM);
+  stop_signals.async_wait([&stop](const boost::system::error_code& ec, int signal) {
+    if (!ec) stop.request(signal);
   });
+  asio::signal_set reload_signals(ioc, SIGHUP);
+  std::function<void()> await_reload = [&] {
+    reload_signals.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      // Reading the file is blocking work: off the I/O threads, one reload at a time.
+      asio::post(blocking, [&] {
+        if (stop.requested()) return;  // stopping: no READY=1 any more
+        service_manager::notify_reloading();
+        reload_settings(holder, options);
+        service_manager::notify_ready();
+        asio::post(ioc, await_reload);
+      });
+    });
+  };
+  await_reload();
 
+  auto work = asio::make_work_guard(ioc);
   std::vector<std::thread> threads;
-  for (int i = 1; i < io_threads; ++i)
+  for (int i = 0; i < io_threads; ++i)
     threads.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
+
+  // The database is open and the listener bound: ready.
+  service_manager::notify("READY=1\nSTATUS=serving on " + address);
+  PeriodicTask status_updates(kStatusInterval,
+                              [&] { service_manager::notify_status(status_text(tickets, chats)); });
+  status_updates.start();
+  std::optional<LoopWatchdog> watchdog;
+  if (const auto interval = service_manager::watchdog_interval()) {
+    watchdog.emplace(ioc, *interval);
+    watchdog->start();
+    spdlog::info("systemd watchdog: pinging every {} ms while the I/O loop answers",
+                 std::chrono::duration_cast<milliseconds>(*interval).count() / 2);
+  }
+
+  const int signal = stop.wait();
+  service_manager::notify_stopping();
+  status_updates.stop();
+  spdlog::info("signal {} received: stopping", signal);
+  drain(*server.value(), tickets, chats,
+        std::chrono::seconds(holder.get()->server_drain_timeout_s));
+
+  // The watchdog keeps petting through the drain; the I/O threads stop last.
+  if (watchdog) watchdog->stop();
+  work.reset();
+  ioc.stop();
   for (auto& t : threads)
     t.join();
 
-  // The I/O threads are gone; stop the engine, then the pools that feed it.
-  tickets.shutdown();
-  chats.shutdown();
+  // The I/O threads are gone; stop the pools that feed the engine.
   queue.stop();
   health.stop();
   janitor.stop();

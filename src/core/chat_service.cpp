@@ -1,6 +1,7 @@
 #include "core/chat_service.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "core/frames.h"
 #include "util/log.h"
@@ -34,8 +35,9 @@ bool ChatService::expired(const ConversationInfo& session, const Settings& setti
 
 void ChatService::purge_expired() {
   auto settings = settings_();
+  // The sessions that expired() calls expired: last activity + ttl <= now.
   auto purged = store_.purge_chat_sessions_idle_since(clock_.unix_ms() -
-                                                      int64_t{settings->sessions_ttl_s} * 1000);
+                                                      int64_t{settings->sessions_ttl_s} * 1000 + 1);
   if (!purged) {
     spdlog::warn("purging expired chat sessions failed: {}", purged.status().to_string());
   } else if (purged.value() > 0) {
@@ -117,7 +119,9 @@ void ChatService::handle(const ChatMessageRequest& request, const std::shared_pt
     if (on_stored) on_stored(status);
     sink->deliver(frames::error(status), true);
   };
-  if (shutting_down_) return fail(Status::error(ErrorCode::busy, "the daemon is shutting down"));
+  if (shutting_down_ || refusing_) {
+    return fail(Status::error(ErrorCode::busy, "the daemon is shutting down"));
+  }
   auto settings = settings_();
   if (Status s = check_content(request.content, *settings); !s) return fail(s);
   auto conversation = resolve(request, *settings);
@@ -178,11 +182,20 @@ namespace {
 
 // The messages sent to the model: the conversation up to `last` (inclusive), at most
 // `limit` of them, starting at a user message. A ticket's body (seq 0) stays first.
+// Each reply goes right after the message it answers: a message sent while an earlier
+// reply was generating is stored before that reply, which is still part of its context.
 std::vector<ChatMessage> context_window(const std::vector<StoredMessage>& history,
                                         const StoredMessage& last, int limit, bool keep_first) {
+  std::unordered_map<std::string, const StoredMessage*> reply_of;  // message id -> reply
+  for (const auto& m : history) {
+    if (!m.reply_to.empty()) reply_of.emplace(m.reply_to, &m);
+  }
   std::vector<const StoredMessage*> upto;
   for (const auto& m : history) {
-    if (m.seq <= last.seq) upto.push_back(&m);
+    if (m.seq > last.seq || !m.reply_to.empty()) continue;
+    upto.push_back(&m);
+    auto reply = reply_of.find(m.id);
+    if (m.id != last.id && reply != reply_of.end()) upto.push_back(reply->second);
   }
   std::size_t start = upto.size() > static_cast<std::size_t>(limit) ? upto.size() - limit : 0;
   while (start < upto.size() && upto[start]->role == "assistant")

@@ -69,6 +69,8 @@ class ChatService {
   void purge_expired();
 
   std::size_t active_generations() const { return flights_.size(); }
+  // The drain before shutdown(): new requests get busy, running replies go on.
+  void refuse_new_requests() { refusing_ = true; }
   void shutdown();
 
  private:
@@ -90,6 +92,7 @@ class ChatService {
   SettingsSource settings_;
   BlockingExecutor blocking_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> refusing_{false};  // draining: new requests get busy
   SingleFlight flights_;  // by conversation id; prompt = the message answered
 };
 

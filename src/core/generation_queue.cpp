@@ -26,7 +26,8 @@ bool GenerationQueue::submit(const std::shared_ptr<Job>& job) {
   }
   if (waiting_.size() >= max_queue_) return false;
   waiting_.push_back(job);
-  if (job->on_position) job->on_position(static_cast<int>(waiting_.size()));
+  job->position = static_cast<int>(waiting_.size());
+  if (job->on_position) job->on_position(job->position);
   return true;
 }
 
@@ -42,7 +43,10 @@ bool GenerationQueue::remove(const std::shared_ptr<Job>& job) {
 void GenerationQueue::renumber_locked() {
   int position = 1;
   for (const auto& job : waiting_) {
-    if (job->on_position) job->on_position(position);
+    if (job->on_position && job->position != position) {
+      job->position = position;
+      job->on_position(position);
+    }
     ++position;
   }
 }

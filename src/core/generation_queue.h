@@ -26,6 +26,7 @@ class GenerationQueue {
   struct Job {
     std::function<void()> run;             // on a worker thread
     std::function<void(int)> on_position;  // 1 = next to run; optional
+    int position = 0;                      // the position last told; the queue's lock
   };
 
   GenerationQueue(int max_parallel, int max_queue);

@@ -42,7 +42,7 @@ void TicketService::shutdown() {
 
 void TicketService::handle(const TicketRequest& request, const std::shared_ptr<ReplySink>& sink) {
   if (sink->detached()) return;
-  if (shutting_down_) {
+  if (shutting_down_ || refusing_) {
     sink->deliver(frames::error(Status::error(ErrorCode::busy, "the daemon is shutting down")),
                   true);
     return;

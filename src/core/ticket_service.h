@@ -50,6 +50,9 @@ class TicketService {
   // Generations waiting for a free worker.
   std::size_t queue_depth() const { return queue_.waiting(); }
 
+  // The drain before shutdown(): new requests (also those that would join a running
+  // generation) get busy; the running generations go on to their end.
+  void refuse_new_requests() { refusing_ = true; }
   // Stops every generation (the daemon is stopping): their sessions are left
   // interrupted, to be regenerated on the next request. New requests get busy.
   void shutdown();
@@ -69,6 +72,7 @@ class TicketService {
   BlockingExecutor blocking_;
 
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> refusing_{false};  // draining: new requests get busy
   SingleFlight flights_;  // by ticket id
 };
 

@@ -85,6 +85,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     res->keep_alive(keep_alive_);
     res->body() = std::move(r.body);
     res->prepare_payload();
+    // HEAD: the headers GET would have (Content-Length included), and no body.
+    if (parser_ && parser_->get().method() == http::verb::head) res->body().clear();
     stream_.expires_after(std::chrono::seconds(30));
     http::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, std::size_t) {
       self->on_response_written(ec);

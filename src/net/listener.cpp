@@ -1,5 +1,8 @@
 // The listening socket: accepts connections, each onto its own strand, and hands
 // them to an HttpSession.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "net/beast.h"
 #include "net/http_session.h"
 #include "net/server.h"
@@ -38,6 +41,23 @@ class Listener final : public Server, public std::enable_shared_from_this<Listen
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return Status::error(ErrorCode::internal, "cannot listen on " + listen + ": " + ec.message());
+    }
+    return Status::ok();
+  }
+
+  // Takes over a socket that is already bound and listening (socket activation).
+  Status adopt(int fd) {
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      ::close(fd);
+      return Status::error(ErrorCode::internal, "the activated socket has no address");
+    }
+    error_code ec;
+    acceptor_.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return Status::error(ErrorCode::internal, "cannot use the activated socket: " + ec.message());
     }
     return Status::ok();
   }
@@ -104,9 +124,12 @@ class ServerHandle final : public Server {
 }  // namespace
 
 Result<std::unique_ptr<Server>> start_server(asio::io_context& ioc,
-                                             std::shared_ptr<const ServerContext> context) {
+                                             std::shared_ptr<const ServerContext> context,
+                                             int adopted_fd) {
   auto listener = std::make_shared<Listener>(ioc, context);
-  if (Status s = listener->bind(context->settings()->server_listen); !s) return s;
+  Status s = adopted_fd >= 0 ? listener->adopt(adopted_fd)
+                             : listener->bind(context->settings()->server_listen);
+  if (!s) return s;
   listener->start();
   return std::unique_ptr<Server>(std::make_unique<ServerHandle>(std::move(listener)));
 }

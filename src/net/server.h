@@ -1,7 +1,8 @@
 // The HTTP and WebSocket server (Boost.Beast), behind a header without Beast.
 //
-// start_server binds the listener and starts accepting on the given io_context;
-// every connection runs on its own strand of it. Requests are handed to the core
+// start_server binds the listener (or adopts a listening socket that systemd passed,
+// socket activation) and starts accepting on the given io_context; every
+// connection runs on its own strand of it. Requests are handed to the core
 // services in ServerContext. Beast is included only in net/*.cpp.
 //
 // Thread-safety: start_server and Server's methods are called from the app's
@@ -45,7 +46,10 @@ class Server {
   virtual void stop_accepting() = 0;
 };
 
+// adopted_fd: a listening TCP socket to accept on instead of binding
+// server.listen (-1: bind). The server owns it from then on, also on failure.
 Result<std::unique_ptr<Server>> start_server(boost::asio::io_context& ioc,
-                                             std::shared_ptr<const ServerContext> context);
+                                             std::shared_ptr<const ServerContext> context,
+                                             int adopted_fd = -1);
 
 }  // namespace ticketaid

@@ -94,12 +94,36 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   return out;
 }
 
+// Writes the decimal digits of value into out (async-signal-safe) and ends it.
+void format_pid(char* out, pid_t value) {
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && n < 15);
+  while (n > 0) {
+    *out++ = digits[--n];
+  }
+  *out = '\0';
+}
+
+constexpr std::string_view kListenPid = "LISTEN_PID=";
+
 // Starts argv[0] with stdout and stderr on the given descriptors. Returns the pid,
-// or -1 with *error set when the program could not be executed.
+// or -1 with *error set when the program could not be executed. With listen_fd >= 0
+// the child gets it as descriptor 3, and LISTEN_FDS=1 and LISTEN_PID=<its pid> in
+// its environment (socket activation).
 pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int out_fd, int err_fd,
-            std::string* error) {
+            std::string* error, int listen_fd = -1) {
+  char* listen_pid = nullptr;  // filled in by the child, which alone knows its pid
+  if (listen_fd >= 0) {
+    env.push_back("LISTEN_FDS=1");
+    env.push_back(std::string(kListenPid) + std::string(16, '0'));
+  }
   std::vector<char*> c_argv = c_strings(argv);
   std::vector<char*> c_env = c_strings(env);
+  if (listen_fd >= 0) listen_pid = c_env[c_env.size() - 2] + kListenPid.size();
   // exec failures come back as an errno on a close-on-exec pipe.
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
@@ -124,10 +148,25 @@ pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int out
       write_all(report[1], reinterpret_cast<const char*>(&e), sizeof(e));
       _exit(127);
     }
-    // Close everything else but the report pipe, which closes itself on exec.
-    const unsigned int report_fd = static_cast<unsigned int>(report[1]);
-    if (report_fd > 3) syscall(SYS_close_range, 3U, report_fd - 1, 0U);
-    syscall(SYS_close_range, report_fd + 1, ~0U, 0U);
+    // The report pipe moves above the descriptors handed over, then everything else
+    // but it (it closes itself on exec) is closed.
+    const int report_fd = fcntl(report[1], F_DUPFD_CLOEXEC, 10);
+    if (report_fd < 0) _exit(127);
+    unsigned int first_closed = 3;
+    if (listen_fd >= 0) {
+      // dup2 onto itself would keep close-on-exec: clear it then.
+      if (listen_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(listen_fd, 3) < 0) {
+        const int e = errno;
+        write_all(report_fd, reinterpret_cast<const char*>(&e), sizeof(e));
+        _exit(127);
+      }
+      format_pid(listen_pid, getpid());
+      first_closed = 4;
+    }
+    const auto report_u = static_cast<unsigned int>(report_fd);
+    if (report_u > first_closed) syscall(SYS_close_range, first_closed, report_u - 1, 0U);
+    syscall(SYS_close_range, report_u + 1, ~0U, 0U);
+    report[1] = report_fd;
     struct sigaction action {};
     action.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) {
@@ -247,7 +286,9 @@ bool DaemonProcess::start() {
     }
     return false;
   }
-  pid_ = spawn(argv, child_environment(options_.env), out_pipe[1], err_fd, &error_);
+  auto env = options_.env;
+  env.try_emplace("TICKETAID_SERVER_DRAIN_TIMEOUT_S", "0");
+  pid_ = spawn(argv, child_environment(env), out_pipe[1], err_fd, &error_, options_.listen_fd);
   close(out_pipe[1]);
   close(err_fd);
   if (pid_ < 0) {
@@ -365,6 +406,15 @@ void DaemonProcess::reaped(int wait_status) {
   if (stdout_drain_.joinable()) stdout_drain_.join();
   if (stdout_fd_ >= 0) close(stdout_fd_);
   stdout_fd_ = -1;
+}
+
+bool DaemonProcess::signal(int sig) {
+  return pid_ > 0 && kill(pid_, sig) == 0;
+}
+
+int DaemonProcess::wait_exit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return exit_status_;
+  return reap_within(timeout) ? exit_status_ : -1;
 }
 
 int DaemonProcess::stop() {

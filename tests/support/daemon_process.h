@@ -34,12 +34,19 @@ class TempDir {
 };
 
 struct DaemonOptions {
-  std::string binary;                      // default: TICKETAID_BINARY from the build
-  std::filesystem::path db_path;           // required
-  std::string ollama_url;                  // passed as --ollama-url when non-empty
-  std::vector<std::string> extra_args;     // appended after "serve ..."
-  std::map<std::string, std::string> env;  // added to a minimal environment
+  std::string binary;                   // default: TICKETAID_BINARY from the build
+  std::filesystem::path db_path;        // required
+  std::string ollama_url;               // passed as --ollama-url when non-empty
+  std::vector<std::string> extra_args;  // appended after "serve ..."
+  // Added to a minimal environment. Unless set here, TICKETAID_SERVER_DRAIN_TIMEOUT_S
+  // is 0, so that stopping a daemon with a stalled generation does not wait out the
+  // drain (the tests of the drain set it).
+  std::map<std::string, std::string> env;
   std::chrono::milliseconds start_timeout{10'000};
+  // Socket activation as systemd does it: when >= 0, this listening socket becomes
+  // the child's descriptor 3, with LISTEN_FDS=1 and LISTEN_PID=<the child's pid>.
+  // The caller keeps its own descriptor.
+  int listen_fd = -1;
 };
 
 class DaemonProcess {
@@ -53,8 +60,14 @@ class DaemonProcess {
   // error()) if the process exits or the timeout passes first.
   bool start();
   int port() const { return port_; }
-  std::string host_port() const;  // "127.0.0.1:PORT"
-  bool running();                 // still alive (reaps it if it exited)
+  std::string host_port() const;    // "127.0.0.1:PORT"
+  bool running();                   // still alive (reaps it if it exited)
+  int pid() const { return pid_; }  // -1 when not running
+  // Sends a signal (SIGHUP, SIGTERM...) without waiting; false if not running.
+  bool signal(int sig);
+  // Waits up to timeout for the process to exit by itself; returns its exit code as
+  // stop() does, or -1 if it is still running.
+  int wait_exit(std::chrono::milliseconds timeout);
 
   // SIGTERM, wait up to 10 s, then SIGKILL; returns the exit code, or 128 + the signal
   // number when a signal ended it (again on later calls; -1 if it never ran).

@@ -1,0 +1,316 @@
+// The daemon as a systemd service: sd_notify messages (READY, STATUS, STOPPING,
+// RELOADING, WATCHDOG) read from a notify socket the test owns, SIGHUP reloads,
+// socket activation and the drain on SIGTERM. No systemd is needed: the tests play
+// the service manager's part through NOTIFY_SOCKET, WATCHDOG_USEC and LISTEN_FDS.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <optional>
+
+#include "integration/daemon_fixture.h"
+#include "integration/rest_client.h"
+
+namespace ticketaid::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// A unix datagram socket playing systemd's notify socket.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::filesystem::path& path) : path_(path.string()) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    path_.copy(address.sun_path, sizeof(address.sun_path) - 1);
+    bound_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~NotifySocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool bound() const { return bound_; }
+  const std::string& path() const { return path_; }
+
+  // The next message, or nullopt when none arrives within the timeout.
+  std::optional<std::string> receive(milliseconds timeout = seconds(10)) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    char buf[4096];
+    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    if (n < 0) return std::nullopt;
+    return std::string(buf, static_cast<std::size_t>(n));
+  }
+
+  // Reads messages until one contains `text`; returns it, or nullopt at the timeout.
+  // Messages read on the way are appended to *seen when given.
+  std::optional<std::string> wait_for(std::string_view text, milliseconds timeout = seconds(10),
+                                      std::vector<std::string>* seen = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      auto message = receive(left);
+      if (!message) return std::nullopt;
+      if (seen != nullptr) seen->push_back(*message);
+      if (message->find(text) != std::string::npos) return message;
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool bound_ = false;
+};
+
+// A TCP socket listening on 127.0.0.1 at a free port, as systemd's .socket unit makes.
+struct ListeningSocket {
+  ListeningSocket() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(fd, 64) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      return;
+    }
+    port = ntohs(address.sin_port);
+  }
+  ~ListeningSocket() {
+    if (fd >= 0) ::close(fd);
+  }
+  int fd = -1;
+  int port = 0;
+};
+
+class Systemd : public DaemonTest {
+ protected:
+  std::map<std::string, std::string> notify_env() {
+    EXPECT_TRUE(notify_.bound()) << notify_.path();
+    return {{"NOTIFY_SOCKET", notify_.path()}};
+  }
+
+  void write_config(const std::string& text) {
+    std::ofstream out(config_path(), std::ios::trunc);
+    out << text;
+  }
+  std::filesystem::path config_path() const { return dir_.path() / "ticketaid.toml"; }
+
+  // Sends SIGHUP and expects RELOADING=1 (with MONOTONIC_USEC) then READY=1.
+  void reload() {
+    ASSERT_TRUE(daemon_->signal(SIGHUP));
+    auto reloading = notify_.wait_for("RELOADING=1");
+    ASSERT_TRUE(reloading) << daemon_->stderr_text();
+    EXPECT_NE(reloading->find("MONOTONIC_USEC="), std::string::npos) << *reloading;
+    ASSERT_TRUE(notify_.wait_for("READY=1")) << daemon_->stderr_text();
+  }
+
+  NotifySocket notify_{dir_.path() / "notify.sock"};
+};
+
+TEST_F(Systemd, ReadyOnlyOnceListeningThenStatusThenStoppingOnSigterm) {
+  start_daemon({}, notify_env());
+  // The first message is READY=1, and it names the port already bound.
+  auto ready = notify_.receive();
+  ASSERT_TRUE(ready) << daemon_->stderr_text();
+  EXPECT_NE(ready->find("READY=1"), std::string::npos) << *ready;
+  EXPECT_NE(ready->find("STATUS=serving on " + daemon_->host_port()), std::string::npos) << *ready;
+  EXPECT_EQ(http_get(daemon_->port(), "/health").status, 200);
+
+  auto status = notify_.wait_for("STATUS=serving:");
+  ASSERT_TRUE(status);
+  EXPECT_NE(status->find("connection(s)"), std::string::npos) << *status;
+  EXPECT_NE(status->find("generation(s) running"), std::string::npos) << *status;
+  EXPECT_NE(status->find("queued"), std::string::npos) << *status;
+
+  EXPECT_EQ(daemon_->stop(), 0) << daemon_->stderr_text();
+  EXPECT_TRUE(notify_.wait_for("STOPPING=1", milliseconds(1000)));
+}
+
+TEST_F(Systemd, NoReadyWhenTheDatabaseCannotBeOpened) {
+  std::string out, err;
+  const int code = DaemonProcess::run_once(
+      {"serve", "--listen", "127.0.0.1:0", "--db", (dir_.path() / "missing/dir/x.db").string(),
+       "--ollama-url", fake_.url()},
+      &out, &err, notify_env());
+  EXPECT_EQ(code, 1) << err;
+  // The daemon has exited: anything it sent is already queued on the socket.
+  EXPECT_FALSE(notify_.receive(milliseconds(0)));
+}
+
+TEST_F(Systemd, WatchdogIsPettedWhileTheLoopRuns) {
+  auto env = notify_env();
+  env["WATCHDOG_USEC"] = "300000";  // 0.3 s: pings every 150 ms
+  start_daemon({}, env);
+  ASSERT_TRUE(notify_.wait_for("WATCHDOG=1", seconds(5)));
+  ASSERT_TRUE(notify_.wait_for("WATCHDOG=1", seconds(5)));
+  ASSERT_TRUE(notify_.wait_for("WATCHDOG=1", seconds(5)));
+}
+
+TEST_F(Systemd, NoWatchdogPingsWithoutWatchdogUsec) {
+  start_daemon({}, notify_env());
+  std::vector<std::string> seen;
+  // Status updates come at once and then every 5 s; a ping would come within 1 s.
+  notify_.wait_for("WATCHDOG=1", milliseconds(1500), &seen);
+  for (const auto& message : seen) {
+    EXPECT_EQ(message.find("WATCHDOG=1"), std::string::npos) << message;
+  }
+}
+
+TEST_F(Systemd, SighupReloadsAReloadableKey) {
+  write_config("[log]\nlevel = \"info\"\n");
+  start_daemon({"--config", config_path().string()}, notify_env());
+  ASSERT_TRUE(notify_.wait_for("READY=1"));
+
+  write_config("[log]\nlevel = \"debug\"\n\n[generation]\nmax_tokens = 77\n");
+  reload();
+  const auto log = daemon_->stderr_text();
+  EXPECT_NE(log.find("reloaded the configuration"), std::string::npos) << log;
+  EXPECT_NE(log.find("generation.max_tokens"), std::string::npos) << log;
+  EXPECT_NE(log.find("log.level"), std::string::npos) << log;
+
+  // The new settings are used: the next generation asks for 77 tokens.
+  REQUIRE_FAKE_OLLAMA();
+  auto client = open_ticket("R-1");
+  client->send_json({{"ticketBody", "Mail is slow"}});
+  ASSERT_EQ(read_reply(*client).back()["type"], "done");
+  EXPECT_EQ(fake_.last_chat_body()["options"]["num_predict"], 77) << fake_.last_chat_body();
+}
+
+TEST_F(Systemd, SighupRefusesAnInvalidFileAndKeepsServing) {
+  write_config("[generation]\nmax_tokens = 55\n");
+  start_daemon({"--config", config_path().string()}, notify_env());
+  ASSERT_TRUE(notify_.wait_for("READY=1"));
+
+  write_config("[generation]\nmax_tokens = 66\nmax_parallel = 0\n");
+  reload();
+  auto log = daemon_->stderr_text();
+  EXPECT_NE(log.find("reload refused, keeping the running settings: generation.max_parallel"),
+            std::string::npos)
+      << log;
+
+  // A key that needs a restart is refused as a whole, too.
+  write_config("[generation]\nmax_tokens = 66\n\n[server]\nio_threads = 3\n");
+  reload();
+  log = daemon_->stderr_text();
+  EXPECT_NE(log.find("server.io_threads cannot change without a restart"), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("reloaded the configuration"), std::string::npos) << log;
+
+  EXPECT_EQ(http_get(daemon_->port(), "/health").status, 200);
+  REQUIRE_FAKE_OLLAMA();
+  auto client = open_ticket("R-2");
+  client->send_json({{"ticketBody", "Disk full"}});
+  ASSERT_EQ(read_reply(*client).back()["type"], "done");
+  EXPECT_EQ(fake_.last_chat_body()["options"]["num_predict"], 55) << fake_.last_chat_body();
+}
+
+TEST_F(Systemd, SocketActivationServesOnThePassedSocket) {
+  ListeningSocket listening;
+  ASSERT_GT(listening.port, 0);
+  DaemonOptions options;
+  options.db_path = db_path();
+  options.ollama_url = real_ollama_url().empty() ? fake_.url() : real_ollama_url();
+  options.listen_fd = listening.fd;
+  options.env = notify_env();
+  daemon_ = std::make_unique<DaemonProcess>(options);
+  ASSERT_TRUE(daemon_->start()) << daemon_->error();
+  // --listen 127.0.0.1:0 was given, but the passed socket is used.
+  EXPECT_EQ(daemon_->port(), listening.port);
+  auto ready = notify_.wait_for("READY=1");
+  ASSERT_TRUE(ready);
+  EXPECT_NE(ready->find("127.0.0.1:" + std::to_string(listening.port)), std::string::npos);
+  EXPECT_EQ(http_get(listening.port, "/health").status, 200);
+  auto client = open_ticket("SA-1");
+  client->send_json({{"ticketBody", "Socket activated"}});
+  EXPECT_EQ(read_reply(*client).back()["type"], "done");
+}
+
+TEST_F(Systemd, SigtermLetsARunningGenerationFinishWithinTheDrainTimeout) {
+  REQUIRE_FAKE_OLLAMA();
+  FakeScript script;
+  script.tokens = {"Restart ", "the ", "spooler."};
+  script.fault = FakeFault::stall_after_tokens;
+  script.fault_after_tokens = 1;
+  fake_.set_script(script);
+  start_daemon({}, {{"TICKETAID_SERVER_DRAIN_TIMEOUT_S", "20"}});
+
+  auto first = open_ticket("D-1");
+  auto other = open_ticket("D-2");
+  first->send_json({{"ticketBody", "Printer jams"}});
+  auto chunk = first->read_json(seconds(10));
+  ASSERT_TRUE(chunk);
+  ASSERT_EQ((*chunk)["type"], "stream") << *chunk;
+
+  ASSERT_TRUE(daemon_->signal(SIGTERM));
+  // Draining: new work on an open connection is refused with busy...
+  other->send_json({{"ticketBody", "Scanner offline"}});
+  auto refused = read_reply(*other);
+  ASSERT_FALSE(refused.empty());
+  EXPECT_EQ(refused.back()["type"], "error") << refused.back();
+  EXPECT_EQ(refused.back()["code"], "busy") << refused.back();
+  // ...no new connection is accepted...
+  EXPECT_TRUE(wait_until([&] {
+    WsClient late;
+    return !late.connect(daemon_->port(), "/api/websocket/chat/D-3").upgraded;
+  }));
+  // ...and the running generation finishes, durably, before the daemon exits.
+  EXPECT_TRUE(daemon_->running());
+  fake_.release();
+  auto rest = read_reply(*first);
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.back()["type"], "done") << rest.back() << "\n" << daemon_->stderr_text();
+  EXPECT_EQ(daemon_->wait_exit(seconds(10)), 0) << daemon_->stderr_text();
+
+  start_daemon();
+  auto session = http_get(daemon_->port(), "/api/tickets/D-1/ai-session");
+  ASSERT_EQ(session.status, 200) << session.describe();
+  EXPECT_EQ(session.json["status"], "complete");
+  EXPECT_EQ(session.json["response"], "Restart the spooler.");
+}
+
+TEST_F(Systemd, DrainTimeoutStopsAStalledGenerationAsInterrupted) {
+  REQUIRE_FAKE_OLLAMA();
+  FakeScript script;
+  script.fault = FakeFault::stall_after_tokens;
+  script.fault_after_tokens = 1;
+  fake_.set_script(script);
+  start_daemon({}, {{"TICKETAID_SERVER_DRAIN_TIMEOUT_S", "1"}});
+
+  auto client = open_ticket("D-4");
+  client->send_json({{"ticketBody", "Never ends"}});
+  auto chunk = client->read_json(seconds(10));
+  ASSERT_TRUE(chunk);
+  ASSERT_EQ((*chunk)["type"], "stream");
+
+  const auto signalled = std::chrono::steady_clock::now();
+  ASSERT_TRUE(daemon_->signal(SIGTERM));
+  auto rest = read_reply(*client);
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.back()["type"], "error") << rest.back();
+  EXPECT_EQ(daemon_->wait_exit(seconds(10)), 0) << daemon_->stderr_text();
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_GE(took, milliseconds(900));
+  EXPECT_LT(took, seconds(5));
+  EXPECT_NE(daemon_->stderr_text().find("drain: stopping 1 unfinished generation"),
+            std::string::npos)
+      << daemon_->stderr_text();
+
+  fake_.release();
+  start_daemon();
+  auto session = http_get(daemon_->port(), "/api/tickets/D-4/ai-session");
+  ASSERT_EQ(session.status, 200) << session.describe();
+  EXPECT_EQ(session.json["status"], "interrupted");
+}
+
+}  // namespace
+}  // namespace ticketaid::testing
