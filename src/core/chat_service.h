@@ -93,7 +93,7 @@ class ChatService {
   BlockingExecutor blocking_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> refusing_{false};  // draining: new requests get busy
-  SingleFlight flights_;  // by conversation id; prompt = the message answered
+  SingleFlight flights_;               // by conversation id; prompt = the message answered
 };
 
 }  // namespace ticketaid

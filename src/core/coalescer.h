@@ -3,9 +3,10 @@
 // With interval 0 every token is its own chunk. Otherwise a token is held while
 // less than `interval` has passed since the last chunk was cut, up to max_bytes.
 // The concatenation of the chunks is always exactly the concatenation of the tokens.
-// A pending tail is cut by flush() (when the reply ends).
+// A pending tail is cut by due() (called on a timer, once the interval has passed)
+// or flush() (when the reply ends).
 //
-// Thread-safety: one thread (the generation's worker) uses a coalescer.
+// Thread-safety: not thread-safe; the generation serialises its callers.
 #pragma once
 
 #include <chrono>
@@ -30,6 +31,12 @@ class Coalescer {
       return cut(now);
     }
     return std::nullopt;
+  }
+
+  // The pending text, if the interval has passed since the last cut.
+  std::optional<std::string> due(TimePoint now) {
+    if (pending_.empty() || now - last_cut_ < interval_) return std::nullopt;
+    return cut(now);
   }
 
   // The pending tail, if any.

@@ -3,6 +3,7 @@
 #include "core/frames.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/periodic_task.h"
 
 namespace ticketaid {
 
@@ -99,12 +100,19 @@ void Generation::stop(const Status& why) {
 void Generation::on_delta(const ChatDelta& delta) {
   if (!delta.thinking.empty()) {
     if (spec_.forward_thinking) {
+      std::lock_guard lock(chunk_mutex_);
       fan_out_.publish(frames::thinking(delta.thinking, seq_), true);
     }
     return;
   }
   answer_.append(delta.content);
+  std::lock_guard lock(chunk_mutex_);
   if (auto chunk = coalescer_.add(delta.content, clock_.now())) publish_chunk(*chunk);
+}
+
+void Generation::flush_due_chunk() {
+  std::lock_guard lock(chunk_mutex_);
+  if (auto chunk = coalescer_.due(clock_.now())) publish_chunk(*chunk);
 }
 
 void Generation::publish_chunk(const std::string& chunk) {
@@ -130,15 +138,23 @@ void Generation::run() {
     finish(begun);
     return;
   }
+  // With coalescing, a held token goes out within the interval even when the model
+  // pauses: a timer cuts what is due while the worker waits for the next line.
+  std::optional<PeriodicTask> flusher;
+  if (spec_.coalesce_interval.count() > 0) {
+    flusher.emplace(spec_.coalesce_interval, [this] { flush_due_chunk(); });
+    flusher->start();
+  }
   auto outcome = llm_.chat(
       spec_.request, spec_.limits, [this](const ChatDelta& delta) { on_delta(delta); }, cancel_);
+  flusher.reset();
   if (!outcome) {
     spdlog::warn("generation {} failed: {}", spec_.key, outcome.status().to_string());
     spec_.abort(outcome.status());
     finish(outcome.status());
     return;
   }
-  if (auto tail = coalescer_.flush(clock_.now())) publish_chunk(*tail);
+  if (auto tail = coalescer_.flush(clock_.now())) publish_chunk(*tail);  // the timer has stopped
   auto stats = spec_.commit(answer_, outcome.value());
   if (!stats) {
     spdlog::error("generation {}: storing the answer failed: {}", spec_.key,

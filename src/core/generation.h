@@ -72,7 +72,8 @@ class Generation : public std::enable_shared_from_this<Generation> {
   void run();
   void on_detach(const ReplySink* sink, bool cancel);
   void on_delta(const ChatDelta& delta);
-  void publish_chunk(const std::string& chunk);
+  void publish_chunk(const std::string& chunk);  // under chunk_mutex_
+  void flush_due_chunk();
   // Ends the reply: done (status ok, with the stored stats) or error.
   void finish(const Status& status, const GenerationStats* stats = nullptr);
 
@@ -82,11 +83,12 @@ class Generation : public std::enable_shared_from_this<Generation> {
   EndHook on_end_;
   FanOut fan_out_;
   CancelToken cancel_;
-  Coalescer coalescer_;
+  std::mutex chunk_mutex_;  // the worker and the coalescing timer cut chunks
+  Coalescer coalescer_;     // guarded by chunk_mutex_
   const std::chrono::steady_clock::time_point created_at_;
-  std::optional<std::chrono::steady_clock::time_point> first_chunk_at_;  // worker only
+  std::optional<std::chrono::steady_clock::time_point> first_chunk_at_;  // chunk_mutex_
   std::string answer_;                                                   // worker only
-  int64_t seq_ = 0;                                                      // worker only
+  int64_t seq_ = 0;                                                      // chunk_mutex_
 
   std::mutex mutex_;  // guards the members below
   GenerationQueue* queue_ = nullptr;

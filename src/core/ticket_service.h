@@ -73,7 +73,7 @@ class TicketService {
 
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> refusing_{false};  // draining: new requests get busy
-  SingleFlight flights_;  // by ticket id
+  SingleFlight flights_;               // by ticket id
 };
 
 }  // namespace ticketaid

@@ -1,6 +1,7 @@
 // REST endpoints for chat sessions (SPEC §3) and a ticket's conversation. The rules
 // (limits, expiry, idempotency) live in core/chat_service; this file maps HTTP to
 // them. Blocking calls run on the blocking executor.
+#include <algorithm>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -327,9 +328,16 @@ void start_chat(HttpRequest& request, const std::shared_ptr<HttpResponder>& resp
   if (s) s = optional_string(*body, "modelId", model);
   if (s) s = required_string(*body, "initialMessage", initial);
   if (s) s = check_ids(user_id, "", model);
+  if (s && title.size() > 500) s = bad("the title is longer than 500 bytes");
   if (s) s = context->chats.check_content(initial, *context->settings());
   if (!s) return responder->reply(error_reply(s));
-  if (title.empty()) title = initial.substr(0, 80);
+  if (title.empty()) {
+    // At most 80 bytes of the message, cut between characters (it is valid UTF-8).
+    std::size_t cut = std::min<std::size_t>(initial.size(), 80);
+    while (cut < initial.size() && (static_cast<unsigned char>(initial[cut]) & 0xC0) == 0x80)
+      --cut;
+    title = initial.substr(0, cut);
+  }
   context->blocking([request, responder, context, user_id, title, model, initial] {
     auto created = context->chats.create_session(user_id, title, model);
     if (!created) return responder->reply(error_reply(created.status()));

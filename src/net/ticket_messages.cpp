@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/ids.h"
+
 namespace ticketaid {
 namespace {
 
@@ -52,6 +54,9 @@ Result<TicketClientMessage> parse_ticket_message(std::string_view text) {
     msg.content = content->get<std::string>();
     if (msg.content.empty()) return bad("\"content\" must not be empty");
     if (Status s = optional_field(j, "messageId", msg.message_id); !s) return s;
+    if (!msg.message_id.empty() && !valid_message_id(msg.message_id)) {
+      return bad("a messageId is 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+    }
     return TicketClientMessage(std::move(msg));
   }
   if (type == "cancel") return TicketClientMessage(CancelMessage{});

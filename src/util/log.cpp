@@ -1,10 +1,29 @@
 #include "util/log.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <unistd.h>
 
 namespace ticketaid {
+namespace {
+
+// "<N>" with the syslog priority of the message's level, the prefix journald reads
+// from a service's standard error (sd-daemon(3)).
+class JournalPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    static constexpr const char* kPriority[] = {"<7>", "<7>", "<6>", "<4>", "<3>", "<2>", "<6>"};
+    const char* prefix = kPriority[static_cast<int>(msg.level)];
+    dest.append(prefix, prefix + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return spdlog::details::make_unique<JournalPriority>();
+  }
+};
+
+}  // namespace
 
 bool set_log_level(std::string_view level) {
   auto parsed = spdlog::level::from_str(std::string(level));
@@ -15,9 +34,11 @@ bool set_log_level(std::string_view level) {
 
 void init_logging(std::string_view level) {
   auto logger = spdlog::stderr_logger_mt("ticketaid");
-  // Under systemd the journal adds its own timestamps; elsewhere keep them.
   if (getenv("JOURNAL_STREAM") != nullptr) {
-    logger->set_pattern("<%^%l%$> %v");
+    // Under systemd the journal adds its own timestamps and reads the priority.
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JournalPriority>('*').set_pattern("%*%v");
+    logger->set_formatter(std::move(formatter));
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }

@@ -205,6 +205,13 @@ TEST_F(ChatSessionsLimits, MalformedRequestsAreBadRequestsAndStoreNothing) {
              "no initialMessage");
   expect_400(start_chat("ana", ""), "empty initialMessage");
   expect_400(create_session(""), "empty userId");
+  expect_400(
+      http_post(port(), "/api/sessions", {{"userId", "ana"}, {"title", std::string(501, 't')}}),
+      "a title of 501 bytes");
+  expect_400(
+      http_post(port(), "/api/chat/session/start",
+                {{"userId", "ana"}, {"title", std::string(501, 't')}, {"initialMessage", "hi"}}),
+      "a title of 501 bytes to start a chat");
   expect_400(http_get(port(), "/api/sessions/bad!id"), "bad id in the path");
   expect_400(http_get(port(), "/api/sessions/" + std::string(65, 'a') + "/messages"),
              "too long an id in the path");

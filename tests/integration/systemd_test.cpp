@@ -242,7 +242,9 @@ TEST_F(Systemd, SigtermLetsARunningGenerationFinishWithinTheDrainTimeout) {
   script.fault = FakeFault::stall_after_tokens;
   script.fault_after_tokens = 1;
   fake_.set_script(script);
-  start_daemon({}, {{"TICKETAID_SERVER_DRAIN_TIMEOUT_S", "20"}});
+  auto env = notify_env();
+  env["TICKETAID_SERVER_DRAIN_TIMEOUT_S"] = "20";
+  start_daemon({}, env);
 
   auto first = open_ticket("D-1");
   auto other = open_ticket("D-2");
@@ -252,6 +254,9 @@ TEST_F(Systemd, SigtermLetsARunningGenerationFinishWithinTheDrainTimeout) {
   ASSERT_EQ((*chunk)["type"], "stream") << *chunk;
 
   ASSERT_TRUE(daemon_->signal(SIGTERM));
+  auto draining = notify_.wait_for("STATUS=draining");
+  ASSERT_TRUE(draining) << daemon_->stderr_text();
+  EXPECT_NE(draining->find("1 generation(s) running"), std::string::npos) << *draining;
   // Draining: new work on an open connection is refused with busy...
   other->send_json({{"ticketBody", "Scanner offline"}});
   auto refused = read_reply(*other);
