@@ -96,7 +96,15 @@ int64_t raise_fd_limit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
   if (limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
+    // An unlimited hard limit still stops at the kernel's fs.nr_open.
+    rlim_t wanted = limit.rlim_max;
+    if (wanted == RLIM_INFINITY) {
+      std::ifstream nr_open("/proc/sys/fs/nr_open");
+      unsigned long long n = 1 << 20;
+      nr_open >> n;
+      wanted = static_cast<rlim_t>(n);
+    }
+    limit.rlim_cur = std::max(limit.rlim_cur, wanted);
     setrlimit(RLIMIT_NOFILE, &limit);
     getrlimit(RLIMIT_NOFILE, &limit);
   }

@@ -26,7 +26,7 @@ smoke=0
 out_dir=""
 bench_load="" ticketaid="" fake_ollama=""
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -52,7 +52,7 @@ done
 config=$here/bench.toml
 
 # 10,000 sockets in the daemon and as many in the load tool (which raises its own).
-ulimit -n "$(ulimit -Hn)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n "$(cat /proc/sys/fs/nr_open)" 2>/dev/null || true
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ticketaid-bench.XXXXXX")
 results=${out_dir:-$work/results}
@@ -149,6 +149,7 @@ else
   many=200 fast_streams=64 connections=50 sockets=10000 startup_runs=10 startup_settle=1
 fi
 
+started=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
 start_load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # --- start-up time and idle memory, then idle sockets on a fresh daemon.
@@ -209,7 +210,7 @@ cpu=$(grep -m 1 'model name' /proc/cpuinfo | sed 's/.*: //')
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 echo "# ticketaid benchmark$([ "$smoke" = 1 ] && echo " (smoke run)")"
 echo
-echo "- date: $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+echo "- date: $started to $(date -u '+%Y-%m-%dT%H:%M:%SZ')"
 echo "- machine: $(nproc) CPUs ($cpu), $mem memory, Linux $(uname -r)"
 echo "- load average (1, 5, 15 min): $start_load at the start, $end_load at the end"
 echo "- binaries: $ticketaid, $fake_ollama, $bench_load"

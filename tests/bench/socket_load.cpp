@@ -39,8 +39,7 @@ struct CachedPlan {
   std::string host_header;
   std::string run_id;
   Window window;
-  std::atomic<int> warming{0};  // connections not yet warm
-  std::atomic<int> live{0};     // connections still in the timed loop
+  std::atomic<int> live{0};  // connections still in the timed loop
 };
 
 // One connection to one ticket: a first request fills the cache (warm), then the
@@ -115,7 +114,6 @@ class CachedConn : public std::enable_shared_from_this<CachedConn> {
     } else if (type == "done") {
       if (!timed) {
         warm_ = true;
-        plan_.warming.fetch_sub(1);
         return;  // nothing pending: the connection waits for the timed phase
       }
       const auto now = Clock::now();
@@ -131,11 +129,7 @@ class CachedConn : public std::enable_shared_from_this<CachedConn> {
     ++counts_.errors[what];
     error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
-    if (timed) {
-      plan_.live.fetch_sub(1);
-    } else {
-      plan_.warming.fetch_sub(1);
-    }
+    if (timed) plan_.live.fetch_sub(1);  // a connection that fails warming is left out
   }
   void fail_warming(const std::string& what) { fail(false, what); }
 
@@ -262,7 +256,6 @@ json run_cached(const CachedOptions& options) {
   plan.endpoint = resolve(options.target);
   plan.host_header = options.target.host_header();
   plan.run_id = timing.run_id;
-  plan.warming = options.connections;
   std::vector<CachedCounts> counts(static_cast<std::size_t>(pool.size()));
   std::vector<std::shared_ptr<CachedConn>> conns;
   for (int i = 0; i < options.connections; ++i) {
