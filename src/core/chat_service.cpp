@@ -215,20 +215,9 @@ std::shared_ptr<Generation> ChatService::make_generation(const ConversationInfo&
                                                          const StoredMessage& message,
                                                          const std::string& model,
                                                          const Settings& settings) {
-  GenerationSpec spec;
+  GenerationSpec spec = spec_from_settings(settings, model);
   spec.key = conversation.id;
   spec.prompt = message.id;
-  spec.request.model = model;
-  spec.request.think = settings.ollama_think;
-  spec.request.options = settings.ollama_options;
-  spec.request.options["num_predict"] = settings.generation_max_tokens;
-  spec.limits.first_token = std::chrono::seconds(settings.generation_first_token_timeout_s);
-  spec.limits.idle = std::chrono::seconds(settings.generation_idle_timeout_s);
-  spec.limits.total = std::chrono::seconds(settings.generation_timeout_s);
-  spec.forward_thinking = settings.ollama_think;
-  spec.coalesce_interval = std::chrono::milliseconds(settings.stream_coalesce_ms);
-  spec.coalesce_bytes = settings.stream_coalesce_bytes;
-  spec.cancel_on_disconnect = settings.stream_cancel_on_disconnect;
 
   const std::string conversation_id = conversation.id;
   const bool is_ticket = conversation.kind == "ticket";

@@ -7,6 +7,22 @@
 
 namespace ticketaid {
 
+GenerationSpec spec_from_settings(const Settings& settings, const std::string& model) {
+  GenerationSpec spec;
+  spec.request.model = model;
+  spec.request.think = settings.ollama_think;
+  spec.request.options = settings.ollama_options;
+  spec.request.options["num_predict"] = settings.generation_max_tokens;
+  spec.limits.first_token = std::chrono::seconds(settings.generation_first_token_timeout_s);
+  spec.limits.idle = std::chrono::seconds(settings.generation_idle_timeout_s);
+  spec.limits.total = std::chrono::seconds(settings.generation_timeout_s);
+  spec.forward_thinking = settings.ollama_think;
+  spec.coalesce_interval = std::chrono::milliseconds(settings.stream_coalesce_ms);
+  spec.coalesce_bytes = settings.stream_coalesce_bytes;
+  spec.cancel_on_disconnect = settings.stream_cancel_on_disconnect;
+  return spec;
+}
+
 Generation::Generation(GenerationSpec spec, LlmClient& llm, Clock& clock, EndHook on_end)
     : spec_(std::move(spec)),
       llm_(llm),

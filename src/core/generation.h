@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "util/cancel_token.h"
 #include "util/clock.h"
+#include "util/config.h"
 
 namespace ticketaid {
 
@@ -47,6 +48,10 @@ struct GenerationSpec {
       commit;
   std::function<void(const Status& why)> abort;  // after begin succeeded, on any failure
 };
+
+// A spec with the model, options, time limits and streaming settings filled in from
+// the settings; the caller adds the key, the prompt, the messages and the hooks.
+GenerationSpec spec_from_settings(const Settings& settings, const std::string& model);
 
 class Generation : public std::enable_shared_from_this<Generation> {
  public:

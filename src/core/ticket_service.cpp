@@ -90,24 +90,13 @@ void TicketService::handle(const TicketRequest& request, const std::shared_ptr<R
 
 std::shared_ptr<Generation> TicketService::make_generation(const TicketRequest& request,
                                                            const Settings& settings) {
-  GenerationSpec spec;
+  GenerationSpec spec = spec_from_settings(settings, settings.ollama_model);
   spec.key = request.ticket_id;
   spec.prompt = request.body;
-  spec.request.model = settings.ollama_model;
-  spec.request.think = settings.ollama_think;
-  spec.request.options = settings.ollama_options;
-  spec.request.options["num_predict"] = settings.generation_max_tokens;
   if (!settings.ollama_system_prompt.empty()) {
     spec.request.messages.push_back({"system", settings.ollama_system_prompt});
   }
   spec.request.messages.push_back({"user", request.body});
-  spec.limits.first_token = std::chrono::seconds(settings.generation_first_token_timeout_s);
-  spec.limits.idle = std::chrono::seconds(settings.generation_idle_timeout_s);
-  spec.limits.total = std::chrono::seconds(settings.generation_timeout_s);
-  spec.forward_thinking = settings.ollama_think;
-  spec.coalesce_interval = std::chrono::milliseconds(settings.stream_coalesce_ms);
-  spec.coalesce_bytes = settings.stream_coalesce_bytes;
-  spec.cancel_on_disconnect = settings.stream_cancel_on_disconnect;
 
   // The revision this generation writes, set by begin on the worker.
   auto revision = std::make_shared<int>(0);
