@@ -189,6 +189,12 @@ void drain(Server& server, TicketService& tickets, ChatService& chats,
   }
   tickets.shutdown();
   chats.shutdown();
+  // A stopped generation ends once its model request returns, which closing the
+  // connection makes quick; wait for that (bounded) so its error frame goes out.
+  const auto stopped_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (active() > 0 && std::chrono::steady_clock::now() < stopped_by) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
   if (had_work && metrics().connections_current.value() > 0) {
     std::this_thread::sleep_for(kFlushWindow);
   }
