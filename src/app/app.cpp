@@ -22,6 +22,7 @@
 #include "core/health_monitor.h"
 #include "core/ticket_service.h"
 #include "llm/llm_client.h"
+#include "limits/redis_rate_limiter.h"
 #include "net/server.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -200,6 +201,20 @@ void drain(Server& server, TicketService& tickets, ChatService& chats,
   }
 }
 
+// Rate limits in Redis when redis.url is set (shared by every node using it), else
+// in this process; the local limiter is also Redis' fallback.
+std::unique_ptr<RateLimiter> make_rate_limiter(const Settings& settings) {
+  auto local = make_local_rate_limiter(system_clock(),
+                                       static_cast<std::size_t>(settings.rate_limit_max_keys));
+  if (settings.redis_url.empty()) return local;
+  auto url = parse_redis_url(settings.redis_url);  // checked when the settings loaded
+  spdlog::info("rate limits are kept in Redis at {}", url.value().display());
+  RedisLimiterOptions options;
+  options.url = url.value();
+  options.deny_on_failure = settings.redis_on_failure == "deny";
+  return make_redis_rate_limiter(std::move(options), std::move(local));
+}
+
 }  // namespace
 
 int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& options) {
@@ -240,8 +255,16 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   HealthMonitor health(*llm, *store.value(),
                        std::chrono::seconds(settings.ollama_probe_interval_s));
   health.start();
+  auto authenticator = make_authenticator(settings, system_clock());
+  if (!authenticator) {
+    spdlog::critical("{}", authenticator.status().message());
+    return 1;
+  }
+  std::unique_ptr<RateLimiter> rate_limiter = make_rate_limiter(settings);
+  ConnectionRegistry connections;
   auto context = std::make_shared<const ServerContext>(
-      ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health});
+      ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health,
+                    *authenticator.value(), *rate_limiter, connections});
 
   std::string activation_error;
   const auto activated = service_manager::activated_socket(&activation_error);

@@ -79,6 +79,23 @@ Status check_ids(const std::string& user_id, const std::string& message_id,
   return Status::ok();
 }
 
+// A chat session belongs to its user (SPEC §4): another user gets 403, an admin and
+// anonymous callers (auth.mode none) may act on every session.
+Status check_user(const Identity& who, const std::string& user_id) {
+  if (who.may_access(user_id)) return Status::ok();
+  return Status::error(ErrorCode::forbidden, "this belongs to another user");
+}
+
+// Blocking: the session's owner checked against the caller. An unknown session passes,
+// for the caller to answer not_found as it would anyway.
+Status check_owner(const ServerContext& context, const Identity& who, const std::string& id) {
+  if (who.anonymous || who.admin) return Status::ok();
+  auto found = context.store.find_conversation(id);
+  if (!found) return found.status();
+  if (!found.value()) return Status::ok();
+  return check_user(who, found.value()->user_id);
+}
+
 // Runs work() on the blocking executor and replies with what it returns.
 template <class Work>
 void blocking_reply(const std::shared_ptr<HttpResponder>& responder,
@@ -214,6 +231,7 @@ void create_session(HttpRequest& request, const std::shared_ptr<HttpResponder>& 
   if (s) s = optional_string(*body, "model", model);
   if (s) s = check_ids(user_id, "", model);
   if (s && title.size() > 500) s = bad("the title is longer than 500 bytes");
+  if (s) s = check_user(request.identity, user_id);
   if (!s) return responder->reply(error_reply(s));
   blocking_reply(responder, context, [context, user_id, title, model] {
     auto created = context->chats.create_session(user_id, title, model);
@@ -226,9 +244,10 @@ void get_session(HttpRequest& request, const std::shared_ptr<HttpResponder>& res
                  const std::shared_ptr<const ServerContext>& context) {
   auto id = session_id_of(request, responder);
   if (!id) return;
-  blocking_reply(responder, context, [context, id = *id] {
+  blocking_reply(responder, context, [context, id = *id, who = request.identity] {
     auto session = context->chats.find_session(id);
     if (!session) return error_reply(session.status());
+    if (Status s = check_user(who, session->user_id); !s) return error_reply(s);
     return json_reply(200, session_json(session.value(), *context));
   });
 }
@@ -237,7 +256,8 @@ void delete_session(HttpRequest& request, const std::shared_ptr<HttpResponder>& 
                     const std::shared_ptr<const ServerContext>& context) {
   auto id = session_id_of(request, responder);
   if (!id) return;
-  blocking_reply(responder, context, [context, id = *id] {
+  blocking_reply(responder, context, [context, id = *id, who = request.identity] {
+    if (Status s = check_owner(*context, who, id); !s) return error_reply(s);
     auto deleted = context->store.delete_chat_session(id);
     if (!deleted) return error_reply(deleted.status());
     if (!deleted.value()) return error_reply(404, ErrorCode::not_found, "no chat session " + id);
@@ -249,6 +269,9 @@ void list_user_sessions(HttpRequest& request, const std::shared_ptr<HttpResponde
                         const std::shared_ptr<const ServerContext>& context) {
   const std::string& user_id = request.params.at("userId");
   if (Status s = check_ids(user_id, "", ""); !s) return responder->reply(error_reply(s));
+  if (Status s = check_user(request.identity, user_id); !s) {
+    return responder->reply(error_reply(s));
+  }
   auto page = parse_page(request);
   if (!page) return responder->reply(error_reply(page.status()));
   blocking_reply(responder, context, [context, user_id, page = page.value()] {
@@ -279,7 +302,9 @@ void append_message(HttpRequest& request, const std::shared_ptr<HttpResponder>& 
   if (s) s = check_ids("", message_id, "");
   if (!s) return responder->reply(error_reply(s));
   metrics().messages_total.add();
-  blocking_reply(responder, context, [context, id = *id, role, content, message_id] {
+  blocking_reply(responder, context,
+                 [context, id = *id, role, content, message_id, who = request.identity] {
+    if (Status s = check_owner(*context, who, id); !s) return error_reply(s);
     auto appended = context->chats.append(id, role, content, message_id);
     if (!appended) return error_reply(appended.status());
     return json_reply(appended->existed ? 200 : 201, message_json(appended->message));
@@ -292,9 +317,10 @@ void list_messages(HttpRequest& request, const std::shared_ptr<HttpResponder>& r
   if (!id) return;
   auto page = parse_page(request);
   if (!page) return responder->reply(error_reply(page.status()));
-  blocking_reply(responder, context, [context, id = *id, page = page.value()] {
+  blocking_reply(responder, context, [context, id = *id, page = page.value(), who = request.identity] {
     auto session = context->chats.find_session(id);
     if (!session) return error_reply(session.status());
+    if (Status s = check_user(who, session->user_id); !s) return error_reply(s);
     return messages_page(*context, id, page);
   });
 }
@@ -330,6 +356,7 @@ void start_chat(HttpRequest& request, const std::shared_ptr<HttpResponder>& resp
   if (s) s = check_ids(user_id, "", model);
   if (s && title.size() > 500) s = bad("the title is longer than 500 bytes");
   if (s) s = context->chats.check_content(initial, *context->settings());
+  if (s) s = check_user(request.identity, user_id);
   if (!s) return responder->reply(error_reply(s));
   if (title.empty()) {
     // At most 80 bytes of the message, cut between characters (it is valid UTF-8).
@@ -364,7 +391,15 @@ void continue_chat(HttpRequest& request, const std::shared_ptr<HttpResponder>& r
   if (s) s = optional_string(*body, "messageId", message.message_id);
   if (s) s = check_ids("", message.message_id, message.model);
   if (!s) return responder->reply(error_reply(s));
-  ask(std::move(message), request, responder, context, 200, std::nullopt);
+  if (request.identity.anonymous || request.identity.admin) {
+    return ask(std::move(message), request, responder, context, 200, std::nullopt);
+  }
+  context->blocking([request, responder, context, message = std::move(message)]() mutable {
+    if (Status s = check_owner(*context, request.identity, message.conversation_id); !s) {
+      return responder->reply(error_reply(s));
+    }
+    ask(std::move(message), request, responder, context, 200, std::nullopt);
+  });
 }
 
 }  // namespace ticketaid::handlers

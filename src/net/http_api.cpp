@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "util/metrics.h"
+
 namespace ticketaid {
 
 using nlohmann::json;
@@ -16,6 +18,7 @@ HttpReply no_content() {
 }
 
 HttpReply error_reply(int http_status, ErrorCode code, std::string message) {
+  metrics().error(code);
   return json_reply(http_status,
                     {{"error", {{"code", to_string(code)}, {"message", std::move(message)}}}});
 }

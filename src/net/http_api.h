@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "limits/auth.h"
 #include "util/status.h"
 
 namespace ticketaid {
@@ -28,7 +29,15 @@ struct HttpRequest {
   std::map<std::string, std::string> params;  // path parameters ({ticketId})
   std::string body;
   std::string accept;
-  std::string client_address;
+  std::string client_address;  // after trusted proxies (server.trusted_proxies)
+  // Headers that access control reads (net/access.h).
+  std::string origin;
+  std::string host;
+  std::string authorization;
+  std::string cookie;
+  std::string forwarded_for;
+  std::string peer;    // the TCP peer
+  Identity identity;   // set by the router once the request is admitted
 };
 
 struct HttpReply {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/ids.h"
+#include "net/access.h"
 #include "net/http_api.h"
 #include "net/router.h"
 #include "net/websocket_session.h"
@@ -150,8 +151,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (q != std::string_view::npos) view.query = parse_query(target.substr(q + 1));
     view.body = std::move(request.body());
     view.accept = std::string(sv(request[http::field::accept]));
-    error_code ignored;
-    view.client_address = stream_.socket().remote_endpoint(ignored).address().to_string();
+    view.peer = peer_address();
+    view.forwarded_for = std::string(sv(request["X-Forwarded-For"]));
+    view.origin = std::string(sv(request[http::field::origin]));
+    view.host = std::string(sv(request[http::field::host]));
+    view.authorization = std::string(sv(request[http::field::authorization]));
+    view.cookie = std::string(sv(request[http::field::cookie]));
+    view.client_address = client_address_of(
+        {view.peer, view.forwarded_for, {}, {}, {}, {}, {}}, *context_->settings());
 
     stream_.expires_never();  // a handler may wait for a whole generation
     responder_ = std::make_shared<Responder>(weak_from_this());
@@ -185,10 +192,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     send_reply(std::move(r));
   }
 
+  std::string peer_address() {
+    error_code ignored;
+    return stream_.socket().remote_endpoint(ignored).address().to_string();
+  }
+
   void upgrade() {
     auto& request = parser_->get();
     std::string_view target = sv(request.target());
-    if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+    std::string query_token;
+    if (auto q = target.find('?'); q != std::string_view::npos) {
+      auto query = parse_query(target.substr(q + 1));
+      if (auto token = query.find("token"); token != query.end()) query_token = token->second;
+      target = target.substr(0, q);
+    }
     SocketTarget socket_target;
     if (target.starts_with(kTicketSocketPrefix)) {
       socket_target = {SocketTarget::ticket,
@@ -206,9 +223,46 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     } else {
       return answer_now(error_reply(404, ErrorCode::not_found, "no WebSocket endpoint here"));
     }
+    // Access control (net/access.h): a bad Origin or a full server is refused before
+    // the upgrade; bad credentials and a user's connection limit after it, with a close
+    // code a browser can see.
+    const auto settings = context_->settings();
+    const std::string peer = peer_address();
+    const RequestFacts facts{peer,
+                             sv(request["X-Forwarded-For"]),
+                             sv(request[http::field::origin]),
+                             sv(request[http::field::host]),
+                             sv(request[http::field::authorization]),
+                             sv(request[http::field::cookie]),
+                             query_token};
+    const std::string client = client_address_of(facts, *settings);
+    WebsocketAdmission admission;
+    auto identity = admit(facts, client, /*public_route=*/false, *settings,
+                          context_->authenticator);
+    if (!identity && identity.status().code() == ErrorCode::forbidden) {
+      return answer_now(error_reply(identity.status()));
+    }
+    if (!identity) {
+      admission.close_code = kCloseInvalidToken;
+      admission.close_reason = identity.status().message();
+    } else {
+      admission.identity = std::move(identity.value());
+      auto place = context_->connections.admit(admission.identity.user,
+                                               settings->limits_max_connections,
+                                               settings->limits_max_connections_per_user);
+      if (place.refusal == ConnectionRegistry::Refusal::total) {
+        return answer_now(
+            error_reply(503, ErrorCode::busy, "too many connections; try again later"));
+      }
+      if (place.refusal == ConnectionRegistry::Refusal::per_user) {
+        admission.close_code = kCloseTooManyConnections;
+        admission.close_reason = "too many connections";
+      }
+      admission.lease = std::move(place.lease);
+    }
     stream_.expires_never();
     start_websocket(stream_.release_socket(), parser_->release(), std::move(socket_target),
-                    context_);
+                    std::move(admission), context_);
   }
 
   void enqueue(std::string bytes) {

@@ -1,5 +1,7 @@
 #include "net/router.h"
 
+#include "net/access.h"
+
 #include <array>
 #include <optional>
 #include <string_view>
@@ -8,32 +10,40 @@
 namespace ticketaid {
 namespace {
 
+// Who may call a route, and whether a call counts against the rate limit.
+enum class Access {
+  open,        // health, readiness, metrics: no credentials (the Origin policy applies)
+  user,        // credentials per auth.mode
+  model_work,  // credentials, and one request of the rate limit (SPEC §4)
+};
+
 struct Route {
   std::string_view method;
   std::string_view pattern;
   HttpHandler handler;
+  Access access = Access::user;
 };
 
 constexpr std::array kRoutes{
-    Route{"GET", "/health", handlers::health},
-    Route{"GET", "/ready", handlers::ready},
-    Route{"GET", "/metrics", handlers::prometheus_metrics},
-    Route{"GET", "/ws/status", handlers::ws_status},
+    Route{"GET", "/health", handlers::health, Access::open},
+    Route{"GET", "/ready", handlers::ready, Access::open},
+    Route{"GET", "/metrics", handlers::prometheus_metrics, Access::open},
+    Route{"GET", "/ws/status", handlers::ws_status, Access::open},
     Route{"GET", "/api/models", handlers::list_models},
     Route{"GET", "/api/tickets", handlers::list_tickets},
     Route{"GET", "/api/tickets/{ticketId}/ai-session", handlers::get_ticket_session},
-    Route{"POST", "/api/tickets/{ticketId}/ai-session", handlers::post_ticket_session},
+    Route{"POST", "/api/tickets/{ticketId}/ai-session", handlers::post_ticket_session, Access::model_work},
     Route{"DELETE", "/api/tickets/{ticketId}/ai-session", handlers::delete_ticket_session},
     Route{"GET", "/api/tickets/{ticketId}/ai-session/revisions", handlers::list_ticket_revisions},
     Route{"GET", "/api/tickets/{ticketId}/conversation", handlers::ticket_conversation},
     Route{"POST", "/api/sessions", handlers::create_session},
     Route{"GET", "/api/sessions/{id}", handlers::get_session},
     Route{"DELETE", "/api/sessions/{id}", handlers::delete_session},
-    Route{"POST", "/api/sessions/{id}/messages", handlers::append_message},
+    Route{"POST", "/api/sessions/{id}/messages", handlers::append_message, Access::model_work},
     Route{"GET", "/api/sessions/{id}/messages", handlers::list_messages},
     Route{"GET", "/api/users/{userId}/sessions", handlers::list_user_sessions},
-    Route{"POST", "/api/chat/session/start", handlers::start_chat},
-    Route{"POST", "/api/chat/session", handlers::continue_chat},
+    Route{"POST", "/api/chat/session/start", handlers::start_chat, Access::model_work},
+    Route{"POST", "/api/chat/session", handlers::continue_chat, Access::model_work},
     Route{"GET", "/api/chat/session/{id}/history", handlers::list_messages},
 };
 
@@ -79,6 +89,33 @@ bool match(std::string_view pattern, const std::vector<std::string>& path,
   return true;
 }
 
+// Access control (net/access.h), then the handler; the rate limiter may decide on
+// another thread, where the handler then runs (handlers only post work onward).
+void admit_and_handle(const Route& route, HttpRequest request,
+                      const std::shared_ptr<HttpResponder>& responder,
+                      const std::shared_ptr<const ServerContext>& context) {
+  const auto settings = context->settings();
+  const RequestFacts facts{request.peer,          request.forwarded_for, request.origin,
+                           request.host,          request.authorization, request.cookie,
+                           /*query_token=*/{}};
+  auto identity = admit(facts, request.client_address, route.access == Access::open, *settings,
+                        context->authenticator);
+  if (!identity) return responder->reply(error_reply(identity.status()));
+  request.identity = std::move(identity.value());
+  if (route.access != Access::model_work) return route.handler(request, responder, context);
+
+  const Identity who = request.identity;
+  const int per_minute = settings->rate_limit_messages_per_minute;
+  take_rate(*context, who,
+            [handler = route.handler, request = std::move(request), responder, context,
+             per_minute](RateDecision decision) mutable {
+              if (!decision.allowed) {
+                return responder->reply(rate_limited_reply(decision, per_minute));
+              }
+              handler(request, responder, context);
+            });
+}
+
 }  // namespace
 
 void dispatch_http(HttpRequest request, const std::shared_ptr<HttpResponder>& responder,
@@ -95,8 +132,7 @@ void dispatch_http(HttpRequest request, const std::shared_ptr<HttpResponder>& re
     if (!match(route.pattern, path, params)) continue;
     if (route.method == request.method || (head && route.method == "GET")) {
       request.params = std::move(params);
-      route.handler(request, responder, context);
-      return;
+      return admit_and_handle(route, std::move(request), responder, context);
     }
     if (!allowed.empty()) allowed += ", ";
     allowed += route.method;

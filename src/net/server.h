@@ -16,6 +16,9 @@
 #include "core/chat_service.h"
 #include "core/health_monitor.h"
 #include "core/ticket_service.h"
+#include "limits/auth.h"
+#include "limits/connection_registry.h"
+#include "limits/rate_limiter.h"
 #include "llm/llm_client.h"
 #include "store/store.h"
 #include "util/status.h"
@@ -35,6 +38,9 @@ struct ServerContext {
   BlockingExecutor blocking;  // runs store and model calls off the I/O threads
   SettingsSource settings;
   HealthMonitor& health;
+  const Authenticator& authenticator;
+  RateLimiter& rate_limiter;
+  ConnectionRegistry& connections;  // open WebSockets, in total and per user
 };
 
 class Server {

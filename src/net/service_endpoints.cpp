@@ -14,6 +14,10 @@ LiveGauges live_gauges(const ServerContext& context) {
   live.active_generations = static_cast<int64_t>(context.tickets.active_generations() +
                                                  context.chats.active_generations());
   live.queue_depth = static_cast<int64_t>(context.tickets.queue_depth());
+  live.websockets_open = static_cast<int64_t>(context.connections.total());
+  const RateLimiterHealth limiter = context.rate_limiter.health();
+  live.redis_limiter = limiter.backend == "redis";
+  live.rate_limiter_degraded = limiter.degraded;
   return live;
 }
 
@@ -30,10 +34,17 @@ void ready(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
   json failing = json::array();
   if (!h.store_ok) failing.push_back("storage");
   if (!h.ollama_ok) failing.push_back("ollama");
+  // Redis down with on_failure = local still serves (limits are kept per node); with
+  // deny this node refuses model work, so it is not ready.
+  const auto settings = context->settings();
+  const RateLimiterHealth limiter = context->rate_limiter.health();
+  if (limiter.degraded && settings->redis_on_failure == "deny") failing.push_back("redis");
   json body = {
       {"status", failing.empty() ? "ready" : "not_ready"},
       {"storage", {{"ok", h.store_ok}}},
-      {"ollama", {{"ok", h.ollama_ok}, {"url", context->settings()->ollama_url}}},
+      {"ollama", {{"ok", h.ollama_ok}, {"url", settings->ollama_url}}},
+      {"rateLimit",
+       {{"backend", limiter.backend}, {"degraded", limiter.degraded}, {"detail", limiter.detail}}},
   };
   if (!h.store_ok) body["storage"]["error"] = h.store_error;
   if (h.ollama_ok) {

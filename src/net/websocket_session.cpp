@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "core/frames.h"
+#include "net/access.h"
 #include "net/ticket_messages.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -12,6 +13,8 @@ namespace ticketaid::net {
 namespace {
 
 class WebsocketSession;
+
+constexpr std::chrono::seconds kCloseTimeout{2};
 
 // Forwards the frames of one reply onto the session's strand. One per request, so
 // that frames of a reply the client has left (cancel, a new request) are dropped.
@@ -29,9 +32,12 @@ class SessionSink final : public ReplySink {
 
 class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
  public:
-  WebsocketSession(tcp::socket socket, SocketTarget target,
+  WebsocketSession(tcp::socket socket, SocketTarget target, WebsocketAdmission admission,
                    std::shared_ptr<const ServerContext> context)
-      : ws_(std::move(socket)), target_(std::move(target)), context_(std::move(context)) {
+      : ws_(std::move(socket)),
+        target_(std::move(target)),
+        admission_(std::move(admission)),
+        context_(std::move(context)) {
     metrics().connection_opened();
   }
   ~WebsocketSession() {
@@ -63,7 +69,32 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
  private:
   void on_accept(error_code ec) {
     if (ec) return fail(ec, "accept");
+    if (admission_.close_code != 0) {
+      return close_with(static_cast<websocket::close_code>(admission_.close_code),
+                        admission_.close_reason);
+    }
+    const Identity& who = admission_.identity;
+    if (target_.kind == SocketTarget::chat && !who.anonymous && !who.admin) {
+      return check_owner();
+    }
     do_read();
+  }
+
+  // A chat session belongs to its user: another user's socket is closed with 4003.
+  void check_owner() {
+    context_->blocking([self = shared_from_this()] {
+      auto found = self->context_->store.find_conversation(self->target_.id);
+      // An unknown session is left to the chat service, which answers not_found.
+      const bool allowed = !found || !found.value() ||
+                           self->admission_.identity.may_access(found.value()->user_id);
+      asio::post(self->ws_.get_executor(), [self, allowed] {
+        if (!allowed) {
+          return self->close_with(static_cast<websocket::close_code>(kCloseForbidden),
+                                  "this chat session belongs to another user");
+        }
+        self->do_read();
+      });
+    });
   }
 
   void do_read() {
@@ -73,6 +104,7 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
 
   void on_read(error_code ec, std::size_t) {
     if (ec) return fail(ec, "read");
+    if (closing_) return;  // the close handshake reads on its own
     metrics().messages_total.add();
     if (!ws_.got_text()) {
       buffer_.consume(buffer_.size());
@@ -81,14 +113,39 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
     }
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
-    on_message(text);
+    auto parsed = parse_ticket_message(text);
+    if (parsed && counts_for_rate(parsed.value())) return rate_then_handle(std::move(parsed.value()));
+    if (!parsed) {
+      send(frames::error(parsed.status()));
+    } else {
+      std::visit([this](auto& message) { handle(message); }, parsed.value());
+    }
     do_read();
   }
 
-  void on_message(const std::string& text) {
-    auto parsed = parse_ticket_message(text);
-    if (!parsed) return send(frames::error(parsed.status()));
-    std::visit([this](auto& message) { handle(message); }, parsed.value());
+  // Whether the message asks for model work, which the rate limit counts (SPEC §4).
+  static bool counts_for_rate(const TicketClientMessage& message) {
+    return std::holds_alternative<AskMessage>(message) ||
+           std::holds_alternative<FollowUpMessage>(message);
+  }
+
+  // Reading resumes once the limiter has decided, so that messages keep their order.
+  void rate_then_handle(TicketClientMessage message) {
+    const int per_minute = context_->settings()->rate_limit_messages_per_minute;
+    take_rate(*context_, admission_.identity,
+              [self = shared_from_this(), message = std::move(message),
+               per_minute](RateDecision decision) mutable {
+                asio::post(self->ws_.get_executor(), [self, message = std::move(message), decision,
+                                                      per_minute]() mutable {
+                  if (decision.allowed) {
+                    std::visit([&](auto& m) { self->handle(m); }, message);
+                  } else {
+                    self->send(frames::error(rate_limited(decision, per_minute),
+                                             decision.retry_after_ms));
+                  }
+                  if (!self->closing_) self->do_read();
+                });
+              });
   }
 
   void handle(AskMessage& ask) {
@@ -162,11 +219,26 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
     if (!queue_.empty() && !closing_) do_write();
   }
 
-  void close_with(websocket::close_code code, const char* reason) {
+  void close_with(websocket::close_code code, std::string_view reason) {
     closing_ = true;
     leave_current_reply(false);
+    if (writing_) {
+      // A write is stuck on a peer that does not read: it could not take the close
+      // frame either. The connection is torn down; the pending write ends aborted.
+      while (queue_.size() > 1) {
+        queue_.pop_back();  // the front one is being written: it stays alive
+      }
+      error_code ignored;
+      beast::get_lowest_layer(ws_).socket().close(ignored);
+      return;
+    }
     queue_.clear();
-    ws_.async_close(websocket::close_reason(code, reason),
+    websocket::stream_base::timeout timeout{};
+    ws_.get_option(timeout);
+    timeout.handshake_timeout = kCloseTimeout;  // a peer that never answers the close
+    ws_.set_option(timeout);
+    // A close reason is at most 123 bytes (RFC 6455 §5.5).
+    ws_.async_close(websocket::close_reason(code, beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123))),
                     [self = shared_from_this()](error_code) {});
   }
 
@@ -184,6 +256,7 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   const SocketTarget target_;
+  const WebsocketAdmission admission_;
   std::shared_ptr<const ServerContext> context_;
 
   std::shared_ptr<SessionSink> current_;  // the reply this client waits for
@@ -202,8 +275,10 @@ void SessionSink::deliver(const Frame& frame, bool final) {
 }  // namespace
 
 void start_websocket(tcp::socket socket, http::request<http::string_body> request,
-                     SocketTarget target, std::shared_ptr<const ServerContext> context) {
-  std::make_shared<WebsocketSession>(std::move(socket), std::move(target), std::move(context))
+                     SocketTarget target, WebsocketAdmission admission,
+                     std::shared_ptr<const ServerContext> context) {
+  std::make_shared<WebsocketSession>(std::move(socket), std::move(target), std::move(admission),
+                                     std::move(context))
       ->run(std::move(request));
 }
 

@@ -32,7 +32,8 @@ constexpr std::string_view kTestEnvPrefix = "TICKETAID_TEST_";
 constexpr std::string_view kConfigEnv = "TICKETAID_CONFIG";  // read by main, not a key
 
 // A value as read from a source, before its bounds are checked.
-using Value = std::variant<std::int64_t, bool, std::string, nlohmann::json>;
+using Value =
+    std::variant<std::int64_t, bool, std::string, nlohmann::json, std::vector<std::string>>;
 
 std::string_view trim(std::string_view s) {
   const auto space = [](unsigned char c) { return std::isspace(c) != 0; };
@@ -137,6 +138,18 @@ std::optional<Value> value_from_text(const KeySpec& key, std::string_view text) 
       if (!object.is_object()) return std::nullopt;
       return Value(std::move(object));
     }
+    case Kind::list: {
+      std::vector<std::string> items;
+      std::size_t pos = 0;
+      while (pos <= text.size()) {
+        std::size_t comma = text.find(',', pos);
+        if (comma == std::string_view::npos) comma = text.size();
+        const std::string_view item = trim(text.substr(pos, comma - pos));
+        if (!item.empty()) items.emplace_back(item);
+        pos = comma + 1;
+      }
+      return Value(std::move(items));
+    }
     case Kind::choice:
     case Kind::text:
       return Value(std::string(text));
@@ -159,6 +172,17 @@ std::optional<Value> value_from_node(const KeySpec& key, const toml::node& node)
     case Kind::table:
       if (node.is_table()) return Value(to_json(node));
       return std::nullopt;
+    case Kind::list: {
+      const toml::array* array = node.as_array();
+      if (array == nullptr) return std::nullopt;
+      std::vector<std::string> items;
+      for (const toml::node& child : *array) {
+        const auto* s = child.as_string();
+        if (s == nullptr) return std::nullopt;
+        items.push_back(s->get());
+      }
+      return Value(std::move(items));
+    }
     case Kind::choice:
     case Kind::text:
       if (const auto* s = node.as_string()) return Value(s->get());
@@ -187,6 +211,14 @@ bool store(const KeySpec& key, Value value, Settings& out) {
     case Kind::table:
       out.*std::get<nlohmann::json Settings::*>(key.member) = std::get<nlohmann::json>(value);
       return true;
+    case Kind::list: {
+      auto items = std::get<std::vector<std::string>>(value);
+      for (std::string& item : items) {
+        if (item.empty() || (key.normalize != nullptr && !key.normalize(item))) return false;
+      }
+      out.*std::get<std::vector<std::string> Settings::*>(key.member) = std::move(items);
+      return true;
+    }
     case Kind::choice: {
       const std::string word = lower(trim(std::get<std::string>(value)));
       if (std::find(key.choices.begin(), key.choices.end(), word) == key.choices.end()) {
@@ -208,7 +240,8 @@ bool store(const KeySpec& key, Value value, Settings& out) {
 Status invalid(const KeySpec& key, std::string_view shown, bool from_text,
                std::string_view source) {
   return Status::error(ErrorCode::bad_request,
-                       fmt::format("{} = {}: must be {} (from {})", key.name, shown,
+                       fmt::format("{} = {}: must be {} (from {})", key.name,
+                                   key.secret ? std::string_view("(hidden)") : shown,
                                    config::must_be(key, from_text), source));
 }
 

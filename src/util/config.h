@@ -29,6 +29,8 @@ struct Settings {
   int server_header_timeout_s = 10;
   int server_drain_timeout_s = 30;
   int server_io_threads = 2;
+  std::vector<std::string> server_allowed_origins;  // normalized: scheme://host[:port]
+  std::vector<std::string> server_trusted_proxies;  // addresses or CIDR networks
 
   // storage
   std::string storage_path;                  // resolved: never empty after load
@@ -79,6 +81,29 @@ struct Settings {
 
   // limits
   int limits_max_connections = 10000;
+  int limits_max_connections_per_user = 3;
+
+  // rate_limit
+  int rate_limit_messages_per_minute = 60;
+  int rate_limit_max_keys = 100000;
+
+  // auth
+  std::string auth_mode = "none";  // "none", "api_key" or "jwt"
+  std::vector<std::string> auth_api_keys;
+  std::string auth_api_keys_file;
+  std::string auth_jwt_secret;
+  std::string auth_jwt_secret_file;
+  std::string auth_jwt_public_key_file;
+  std::string auth_jwt_issuer;
+  std::string auth_jwt_audience;
+  int auth_jwt_leeway_s = 60;
+  std::string auth_jwt_role_claim = "role";
+  std::string auth_admin_role = "admin";
+  std::string auth_cookie_name = "ticketaid_token";
+
+  // redis
+  std::string redis_url;                  // empty: rate limits stay in this process
+  std::string redis_on_failure = "local";  // "local" or "deny"
 
   // log
   std::string log_level = "info";  // trace, debug, info, warn, error, off

@@ -82,6 +82,8 @@ std::string toml_value(const KeySpec& key, const Settings& settings) {
           return value ? "true" : "false";
         } else if constexpr (std::is_same_v<T, nlohmann::json>) {
           return toml_inline(value);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          return toml_inline(nlohmann::json(value));
         } else {
           return std::to_string(value);
         }

@@ -14,6 +14,9 @@
 
 #include <fmt/format.h>
 
+#include "util/network.h"
+#include "util/redis_url.h"
+
 namespace ticketaid::config {
 namespace {
 
@@ -25,6 +28,8 @@ constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info"
                                                         "warn",  "error", "off"};
 constexpr std::array<std::string_view, 2> kSynchronousModes = {"full", "normal"};
 constexpr std::array<std::string_view, 2> kOnSessionLimit = {"reject", "evict_oldest"};
+constexpr std::array<std::string_view, 3> kAuthModes = {"none", "api_key", "jwt"};
+constexpr std::array<std::string_view, 2> kOnRedisFailure = {"local", "deny"};
 
 bool has_space(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
@@ -83,6 +88,30 @@ bool normalize_base_url(std::string& url) {
   return true;
 }
 
+// scheme://host[:port], lowercased, without a trailing slash.
+bool normalize_origin(std::string& value) {
+  while (value.ends_with('/')) {
+    value.pop_back();
+  }
+  for (char& c : value) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const std::size_t scheme = value.find("://");
+  if (scheme == std::string::npos || scheme == 0 || has_space(value)) return false;
+  const std::string_view rest(value.data() + scheme + 3, value.size() - scheme - 3);
+  return !rest.empty() && rest.find_first_of("/?#@") == std::string_view::npos;
+}
+
+// An IPv4 or IPv6 address, optionally with /prefix.
+bool normalize_network(std::string& value) {
+  return parse_network(value).has_value();
+}
+
+// Empty, or a redis:// URL that parse_redis_url accepts.
+bool normalize_redis_url(std::string& value) {
+  return value.empty() || parse_redis_url(value).is_ok();
+}
+
 KeySpec text(std::string_view name, std::string Settings::*member, bool reloadable,
              std::string_view help) {
   return {
@@ -130,6 +159,12 @@ KeySpec choice(std::string_view name, std::string Settings::*member,
           .choices = choices};
 }
 
+KeySpec list(std::string_view name, std::vector<std::string> Settings::*member, bool reloadable,
+             std::string_view help) {
+  return {
+      .name = name, .kind = Kind::list, .member = member, .reloadable = reloadable, .help = help};
+}
+
 KeySpec table(std::string_view name, nlohmann::json Settings::*member, bool reloadable,
               std::string_view help) {
   return {
@@ -154,6 +189,15 @@ const std::vector<KeySpec>& table_of_keys() {
               "Seconds that running requests and streams get to finish on SIGTERM."),
       integer("server.io_threads", &S::server_io_threads, 1, 64, kRestart,
               "Threads serving network I/O (HTTP and WebSocket)."),
+      list("server.allowed_origins", &S::server_allowed_origins, kReloadable,
+           "Web pages (scheme://host[:port]) besides the daemon's own that may call it from a "
+           "browser; a request whose Origin is neither gets 403. Requests without an Origin "
+           "header are not affected.")
+          .checked(normalize_origin, "origins such as https://desk.example"),
+      list("server.trusted_proxies", &S::server_trusted_proxies, kReloadable,
+           "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
+           "empty believes none.")
+          .checked(normalize_network, "IP addresses or networks such as 10.0.0.0/8"),
 
       // storage
       text("storage.path", &S::storage_path, kRestart, "Path of the SQLite database file.")
@@ -251,6 +295,65 @@ const std::vector<KeySpec>& table_of_keys() {
       integer("limits.max_connections", &S::limits_max_connections, 1, 1000000, kReloadable,
               "Most open connections; beyond it WebSocket upgrades get HTTP 503.")
           .legacy("WEBSOCKET_MAX_CONNECTIONS"),
+      integer("limits.max_connections_per_user", &S::limits_max_connections_per_user, 1, 1000000,
+              kReloadable,
+              "Most WebSockets one user (or address, when anonymous) may hold open; more are "
+              "closed with 4008."),
+
+      // rate_limit
+      integer("rate_limit.messages_per_minute", &S::rate_limit_messages_per_minute, 1, 1000000,
+              kReloadable,
+              "Requests for model work one user (or address) may make per minute: a burst of "
+              "this many, then one more every 60/N seconds. Over it: WebSocket error "
+              "rate_limited with retryAfterMs, HTTP 429 with Retry-After."),
+      integer("rate_limit.max_keys", &S::rate_limit_max_keys, 16, 10000000, kRestart,
+              "Users and addresses whose local rate-limit state is kept; the least recently "
+              "seen is forgotten beyond this (a forgotten key starts with a full bucket)."),
+
+      // auth
+      choice("auth.mode", &S::auth_mode, kAuthModes, kRestart,
+             "none: anyone who reaches the port (the user is the client's address); api_key: "
+             "Authorization: Bearer KEY with a key from auth.api_keys; jwt: a signed token."),
+      list("auth.api_keys", &S::auth_api_keys, kRestart,
+           "Accepted API keys (auth.mode = api_key). A key holder acts for every user (admin).")
+          .hidden(),
+      text("auth.api_keys_file", &S::auth_api_keys_file, kRestart,
+           "A file of further API keys, one per line; # starts a comment."),
+      text("auth.jwt.secret", &S::auth_jwt_secret, kRestart,
+           "Shared secret of HS256 tokens (auth.mode = jwt).")
+          .hidden(),
+      text("auth.jwt.secret_file", &S::auth_jwt_secret_file, kRestart,
+           "A file holding the HS256 secret, instead of auth.jwt.secret."),
+      text("auth.jwt.public_key_file", &S::auth_jwt_public_key_file, kRestart,
+           "A PEM public key; when set, RS256 is the only algorithm accepted."),
+      text("auth.jwt.issuer", &S::auth_jwt_issuer, kReloadable,
+           "Required iss claim; empty does not check it."),
+      text("auth.jwt.audience", &S::auth_jwt_audience, kReloadable,
+           "Required aud claim; empty does not check it."),
+      integer("auth.jwt.leeway_s", &S::auth_jwt_leeway_s, 0, 3600, kReloadable,
+              "Seconds of clock skew allowed when checking exp and nbf."),
+      text("auth.jwt.role_claim", &S::auth_jwt_role_claim, kReloadable,
+           "The token claim that holds the user's role.")
+          .checked(normalize_word, "a claim name without spaces"),
+      text("auth.admin_role", &S::auth_admin_role, kReloadable,
+           "The role that may read and change every user's chat sessions.")
+          .checked(normalize_word, "a role name without spaces"),
+      text("auth.cookie_name", &S::auth_cookie_name, kReloadable,
+           "A cookie that may carry the token (for browsers).")
+          .checked(normalize_word, "a cookie name without spaces"),
+
+      // redis
+      text("redis.url", &S::redis_url, kRestart,
+           "redis://[:password@]host[:port][/db][?timeout_ms=N] of a Redis that shares rate "
+           "limits between nodes; empty keeps limits in this process. rediss:// (TLS) is not "
+           "supported.")
+          .checked(normalize_redis_url, "a redis:// URL such as redis://:password@127.0.0.1:6379/0 (rediss://, TLS, is not "
+                   "supported)")
+          .legacy("REDIS_URL")
+          .hidden(),
+      choice("redis.on_failure", &S::redis_on_failure, kOnRedisFailure, kReloadable,
+             "While Redis is unreachable: local counts limits in this process; deny refuses "
+             "requests that the rate limit covers."),
 
       // log
       choice("log.level", &S::log_level, kLogLevels, kReloadable, "Least severe level logged."),
@@ -258,7 +361,7 @@ const std::vector<KeySpec>& table_of_keys() {
   return keys;
 }
 
-constexpr std::array<SectionSpec, 10> kSections = {{
+constexpr std::array<SectionSpec, 13> kSections = {{
     {"server", "The HTTP and WebSocket listener."},
     {"storage", "The SQLite database: the source of truth on this node."},
     {"ollama", "The Ollama server that writes the answers."},
@@ -268,6 +371,9 @@ constexpr std::array<SectionSpec, 10> kSections = {{
     {"sessions", "Chat sessions and the follow-up conversations of tickets."},
     {"ws", "WebSocket connections."},
     {"limits", "Limits on clients."},
+    {"rate_limit", "How often a user may ask for model work."},
+    {"auth", "Who may use the daemon. See docs/security.md."},
+    {"redis", "Optional Redis, to share rate limits between nodes."},
     {"log", "Logging, to standard error (the journal under systemd)."},
 }};
 
@@ -310,6 +416,11 @@ std::string must_be(const KeySpec& key, bool from_text) {
     case Kind::table:
       return from_text ? R"(a JSON object such as {"temperature": 0.2})"
                        : "a table such as { temperature = 0.2 }";
+    case Kind::list: {
+      const std::string item = key.allowed.empty() ? "strings" : std::string(key.allowed);
+      return from_text ? fmt::format("a comma-separated list of {}", item)
+                       : fmt::format("a list of {}, such as [\"a\", \"b\"]", item);
+    }
     case Kind::text:
       return key.allowed.empty() ? "a string" : std::string(key.allowed);
   }

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,11 +27,13 @@ enum class Kind {
   boolean,  // true or false (the environment also takes 1/0, yes/no)
   choice,   // one of a fixed list of lowercase words
   table,    // a TOML table, kept as a JSON object (the environment takes JSON text)
+  list,     // a TOML array of strings (the environment takes a comma-separated list)
 };
 
 // Where the key's value lives in Settings; the alternative always matches the Kind.
 using Member = std::variant<std::string Settings::*, int Settings::*, std::size_t Settings::*,
-                            bool Settings::*, nlohmann::json Settings::*>;
+                            bool Settings::*, nlohmann::json Settings::*,
+                            std::vector<std::string> Settings::*>;
 
 // Checks a text value and normalizes it in place; false when it is not allowed.
 using Normalize = bool (*)(std::string& value);
@@ -51,6 +54,7 @@ struct KeySpec {
   Normalize normalize = nullptr;                   // text
   std::string_view allowed = {};     // text: what normalize accepts ("an http:// URL")
   std::string_view legacy_env = {};  // an older environment name for this key
+  bool secret = false;  // a password or key: never shown in messages or logs
   // When the default is worked out at load time (storage.path): what it is, and an
   // example value for the commented-out line in the rendered file.
   std::string_view computed_default = {};
@@ -64,6 +68,10 @@ struct KeySpec {
   }
   KeySpec legacy(std::string_view env_name) && {
     legacy_env = env_name;
+    return std::move(*this);
+  }
+  KeySpec hidden() && {
+    secret = true;
     return std::move(*this);
   }
   KeySpec computed(std::string_view what, std::string_view example_value) && {

@@ -156,6 +156,13 @@ std::string render_prometheus(const Metrics& m, const LiveGauges& live) {
              "code=\"" + std::string(to_string(static_cast<ErrorCode>(i))) + "\"",
              m.errors[i].value());
   }
+  w.scalar("ticketaid_websockets", "gauge",
+           "WebSockets open now (counted against limits.max_connections).", live.websockets_open);
+  w.scalar("ticketaid_rate_limit_redis", "gauge", "1 when rate limits are kept in Redis.",
+           live.redis_limiter ? 1 : 0);
+  w.scalar("ticketaid_rate_limit_degraded", "gauge",
+           "1 while Redis is unreachable and redis.on_failure decides.",
+           live.rate_limiter_degraded ? 1 : 0);
   w.scalar("ticketaid_ollama_up", "gauge", "1 when Ollama answered the last probe.",
            m.ollama_up.value());
   w.scalar("ticketaid_store_up", "gauge", "1 when the database answered the last probe.",

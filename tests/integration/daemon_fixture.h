@@ -37,6 +37,10 @@ class DaemonTest : public ::testing::Test {
     options.db_path = db_path();
     options.ollama_url = real_ollama_url().empty() ? fake_.url() : real_ollama_url();
     options.extra_args = std::move(extra_args);
+    // Every test client is 127.0.0.1, one anonymous user: the per-user limits are
+    // lifted unless a test sets them (tests of the limits do, to small values).
+    env.emplace("TICKETAID_LIMITS_MAX_CONNECTIONS_PER_USER", "1000");
+    env.emplace("TICKETAID_RATE_LIMIT_MESSAGES_PER_MINUTE", "1000000");
     options.env = std::move(env);
     daemon_ = std::make_unique<DaemonProcess>(options);
     ASSERT_TRUE(daemon_->start()) << daemon_->error() << "\n" << daemon_->stderr_text();
