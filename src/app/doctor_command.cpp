@@ -15,6 +15,10 @@
 #include <vector>
 
 #include "app/command_support.h"
+#include "limits/auth.h"
+#include "limits/redis_rate_limiter.h"
+#include "util/clock.h"
+#include "util/redis_url.h"
 #include "llm/llm_client.h"
 #include "store/store.h"
 
@@ -272,6 +276,53 @@ void check_listen(const Settings& settings, Report& report) {
   }
 }
 
+// The authentication mode can start: keys and secrets are present and readable.
+void check_auth(const Settings& settings, Report& report) {
+  auto authenticator = make_authenticator(settings, system_clock());
+  if (!authenticator) {
+    report.fail("authentication", authenticator.status().message(),
+                "see docs/security.md for each auth.mode's keys");
+    return;
+  }
+  if (settings.auth_mode == "none") {
+    const bool loopback = settings.server_listen.starts_with("127.") ||
+                          settings.server_listen.starts_with("[::1]") ||
+                          settings.server_listen.starts_with("localhost:");
+    if (loopback) {
+      report.ok("authentication", "none (the daemon listens on loopback only)");
+    } else {
+      report.warn("authentication",
+                  "none, while listening on " + settings.server_listen +
+                      ": anyone who reaches the port may use it",
+                  "set auth.mode = \"jwt\" or \"api_key\", or listen on 127.0.0.1 behind a "
+                  "proxy (docs/security.md)");
+    }
+    return;
+  }
+  report.ok("authentication", settings.auth_mode);
+}
+
+// Redis, when rate limits are shared through it: reachable, password, db, script.
+void check_redis(const Settings& settings, Report& report) {
+  if (settings.redis_url.empty()) {
+    report.ok("redis", "not used (rate limits are kept in this process)");
+    return;
+  }
+  auto url = parse_redis_url(settings.redis_url);
+  if (!url) {
+    report.fail("redis", url.status().message(), "fix redis.url");
+    return;
+  }
+  if (Status probe = probe_redis(url.value()); !probe) {
+    report.fail("redis", probe.message(),
+                settings.redis_on_failure == "deny"
+                    ? "start Redis or fix redis.url; meanwhile this node refuses model work"
+                    : "start Redis or fix redis.url; meanwhile each node counts its own limits");
+    return;
+  }
+  report.ok("redis", url->display() + " answers; rate limits are shared through it");
+}
+
 }  // namespace
 
 int run_doctor(const ConfigSources& config) {
@@ -282,6 +333,8 @@ int run_doctor(const ConfigSources& config) {
     check_disk_space(**settings, report);
     check_ollama(**settings, report);
     check_listen(**settings, report);
+    check_auth(**settings, report);
+    check_redis(**settings, report);
   }
   return report.failed() ? exit_status::failure : exit_status::ok;
 }

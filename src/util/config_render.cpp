@@ -139,8 +139,14 @@ std::string render_key(const KeySpec& key, const Settings& defaults) {
   if (!key.legacy_env.empty()) env += fmt::format(" (or the older {})", key.legacy_env);
   out += comment(
       fmt::format("{}. Environment: {}", key.reloadable ? "Reloadable" : "Needs a restart", env));
-  if (!key.example.empty()) {
+  if (!key.computed_default.empty()) {
     return out + fmt::format("# {} = {}\n", leaf_of(key), config::toml_string(key.example));
+  }
+  if (!key.example.empty()) {
+    const std::string example = key.kind == Kind::list
+                                    ? fmt::format("[{}]", config::toml_string(key.example))
+                                    : config::toml_string(key.example);
+    out += fmt::format("# For example: {} = {}\n", leaf_of(key), example);
   }
   out += fmt::format("{} = {}", leaf_of(key), toml_value(key, defaults));
   if (key.kind == Kind::size) {

@@ -193,11 +193,13 @@ const std::vector<KeySpec>& table_of_keys() {
            "Web pages (scheme://host[:port]) besides the daemon's own that may call it from a "
            "browser; a request whose Origin is neither gets 403. Requests without an Origin "
            "header are not affected.")
-          .checked(normalize_origin, "origins such as https://desk.example"),
+          .checked(normalize_origin, "origins such as https://desk.example")
+          .sample("https://desk.example"),
       list("server.trusted_proxies", &S::server_trusted_proxies, kReloadable,
            "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
            "empty believes none.")
-          .checked(normalize_network, "IP addresses or networks such as 10.0.0.0/8"),
+          .checked(normalize_network, "IP addresses or networks such as 10.0.0.0/8")
+          .sample("127.0.0.1"),
 
       // storage
       text("storage.path", &S::storage_path, kRestart, "Path of the SQLite database file.")
@@ -316,20 +318,26 @@ const std::vector<KeySpec>& table_of_keys() {
              "Authorization: Bearer KEY with a key from auth.api_keys; jwt: a signed token."),
       list("auth.api_keys", &S::auth_api_keys, kRestart,
            "Accepted API keys (auth.mode = api_key). A key holder acts for every user (admin).")
-          .hidden(),
+          .hidden()
+          .sample("a-long-random-key"),
       text("auth.api_keys_file", &S::auth_api_keys_file, kRestart,
-           "A file of further API keys, one per line; # starts a comment."),
+           "A file of further API keys, one per line; # starts a comment.")
+          .sample("/etc/ticketaid/api_keys"),
       text("auth.jwt.secret", &S::auth_jwt_secret, kRestart,
            "Shared secret of HS256 tokens (auth.mode = jwt).")
           .hidden(),
       text("auth.jwt.secret_file", &S::auth_jwt_secret_file, kRestart,
-           "A file holding the HS256 secret, instead of auth.jwt.secret."),
+           "A file holding the HS256 secret, instead of auth.jwt.secret.")
+          .sample("/etc/ticketaid/jwt.secret"),
       text("auth.jwt.public_key_file", &S::auth_jwt_public_key_file, kRestart,
-           "A PEM public key; when set, RS256 is the only algorithm accepted."),
+           "A PEM public key; when set, RS256 is the only algorithm accepted.")
+          .sample("/etc/ticketaid/jwt.pub"),
       text("auth.jwt.issuer", &S::auth_jwt_issuer, kReloadable,
-           "Required iss claim; empty does not check it."),
+           "Required iss claim; empty does not check it.")
+          .sample("https://idp.example"),
       text("auth.jwt.audience", &S::auth_jwt_audience, kReloadable,
-           "Required aud claim; empty does not check it."),
+           "Required aud claim; empty does not check it.")
+          .sample("ticketaid"),
       integer("auth.jwt.leeway_s", &S::auth_jwt_leeway_s, 0, 3600, kReloadable,
               "Seconds of clock skew allowed when checking exp and nbf."),
       text("auth.jwt.role_claim", &S::auth_jwt_role_claim, kReloadable,
@@ -350,7 +358,8 @@ const std::vector<KeySpec>& table_of_keys() {
           .checked(normalize_redis_url, "a redis:// URL such as redis://:password@127.0.0.1:6379/0 (rediss://, TLS, is not "
                    "supported)")
           .legacy("REDIS_URL")
-          .hidden(),
+          .hidden()
+          .sample("redis://:password@127.0.0.1:6379/0"),
       choice("redis.on_failure", &S::redis_on_failure, kOnRedisFailure, kReloadable,
              "While Redis is unreachable: local counts limits in this process; deny refuses "
              "requests that the rate limit covers."),
@@ -372,7 +381,12 @@ constexpr std::array<SectionSpec, 13> kSections = {{
     {"ws", "WebSocket connections."},
     {"limits", "Limits on clients."},
     {"rate_limit", "How often a user may ask for model work."},
-    {"auth", "Who may use the daemon. See docs/security.md."},
+    {"auth",
+     "Who may use the daemon (see docs/security.md). mode = \"none\" trusts everyone who "
+     "reaches the port: keep server.listen on loopback behind the helpdesk's proxy. mode = "
+     "\"api_key\" with api_keys or api_keys_file: for the helpdesk's own servers. mode = "
+     "\"jwt\" with jwt.secret_file (HS256) or jwt.public_key_file (RS256), and issuer and "
+     "audience: for browsers signed in through the helpdesk's identity provider."},
     {"redis", "Optional Redis, to share rate limits between nodes."},
     {"log", "Logging, to standard error (the journal under systemd)."},
 }};

@@ -74,6 +74,11 @@ struct KeySpec {
     secret = true;
     return std::move(*this);
   }
+  // An example value shown under the default, for keys whose default is empty.
+  KeySpec sample(std::string_view example_value) && {
+    example = example_value;
+    return std::move(*this);
+  }
   KeySpec computed(std::string_view what, std::string_view example_value) && {
     computed_default = what;
     example = example_value;

@@ -118,3 +118,35 @@ TEST_F(RedisLimits, RedisDownWithDenyRefusesModelWorkAndMakesTheNodeNotReady) {
 
 }  // namespace
 }  // namespace ticketaid::testing
+
+namespace ticketaid::testing {
+namespace {
+
+TEST(RedisDoctor, ReportsARedisThatAnswersAndOneThatDoesNot) {
+  RedisServer redis({.password = "s3cret-pass"});
+  if (!redis.start()) return;
+  TempDir dir;
+  const std::vector<std::string> args = {"doctor", "--db", (dir.path() / "t.db").string(),
+                                         "--listen", "127.0.0.1:0"};
+  std::string out, err;
+  DaemonProcess::run_once(args, &out, &err, {{"TICKETAID_REDIS_URL", redis.url()}});
+  EXPECT_NE(out.find("ok    redis: 127.0.0.1:" + std::to_string(redis.port())), std::string::npos)
+      << out << err;
+
+  std::string wrong = redis.url();
+  wrong.replace(wrong.find("s3cret-pass"), 11, "wrong-pass1");
+  out.clear();
+  err.clear();
+  EXPECT_NE(DaemonProcess::run_once(args, &out, &err, {{"TICKETAID_REDIS_URL", wrong}}), 0);
+  EXPECT_NE(out.find("FAIL  redis"), std::string::npos) << out << err;
+  EXPECT_EQ((out + err).find("wrong-pass1"), std::string::npos) << "the password was printed";
+
+  if (!redis.kill()) return;
+  out.clear();
+  err.clear();
+  EXPECT_NE(DaemonProcess::run_once(args, &out, &err, {{"TICKETAID_REDIS_URL", redis.url()}}), 0);
+  EXPECT_NE(out.find("FAIL  redis"), std::string::npos) << out << err;
+}
+
+}  // namespace
+}  // namespace ticketaid::testing
