@@ -332,21 +332,21 @@ const std::vector<KeySpec>& table_of_keys() {
       text("auth.jwt.public_key_file", &S::auth_jwt_public_key_file, kRestart,
            "A PEM public key; when set, RS256 is the only algorithm accepted.")
           .sample("/etc/ticketaid/jwt.pub"),
-      text("auth.jwt.issuer", &S::auth_jwt_issuer, kReloadable,
+      text("auth.jwt.issuer", &S::auth_jwt_issuer, kRestart,
            "Required iss claim; empty does not check it.")
           .sample("https://idp.example"),
-      text("auth.jwt.audience", &S::auth_jwt_audience, kReloadable,
+      text("auth.jwt.audience", &S::auth_jwt_audience, kRestart,
            "Required aud claim; empty does not check it.")
           .sample("ticketaid"),
-      integer("auth.jwt.leeway_s", &S::auth_jwt_leeway_s, 0, 3600, kReloadable,
+      integer("auth.jwt.leeway_s", &S::auth_jwt_leeway_s, 0, 3600, kRestart,
               "Seconds of clock skew allowed when checking exp and nbf."),
-      text("auth.jwt.role_claim", &S::auth_jwt_role_claim, kReloadable,
+      text("auth.jwt.role_claim", &S::auth_jwt_role_claim, kRestart,
            "The token claim that holds the user's role.")
           .checked(normalize_word, "a claim name without spaces"),
-      text("auth.admin_role", &S::auth_admin_role, kReloadable,
+      text("auth.admin_role", &S::auth_admin_role, kRestart,
            "The role that may read and change every user's chat sessions.")
           .checked(normalize_word, "a role name without spaces"),
-      text("auth.cookie_name", &S::auth_cookie_name, kReloadable,
+      text("auth.cookie_name", &S::auth_cookie_name, kRestart,
            "A cookie that may carry the token (for browsers).")
           .checked(normalize_word, "a cookie name without spaces"),
 
@@ -360,7 +360,7 @@ const std::vector<KeySpec>& table_of_keys() {
           .legacy("REDIS_URL")
           .hidden()
           .sample("redis://:password@127.0.0.1:6379/0"),
-      choice("redis.on_failure", &S::redis_on_failure, kOnRedisFailure, kReloadable,
+      choice("redis.on_failure", &S::redis_on_failure, kOnRedisFailure, kRestart,
              "While Redis is unreachable: local counts limits in this process; deny refuses "
              "requests that the rate limit covers."),
 
