@@ -24,7 +24,8 @@ files=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's#^\./#/#')
 for path in /usr/bin/ticketaid /lib/systemd/system/ticketaid.service \
   /lib/systemd/system/ticketaid.socket /etc/ticketaid/ticketaid.toml \
   /usr/share/man/man8/ticketaid.8.gz /usr/share/doc/ticketaid/README.md \
-  /usr/share/doc/ticketaid/operations.md /usr/lib/sysusers.d/ticketaid.conf \
+  /usr/share/doc/ticketaid/operations.md /usr/share/doc/ticketaid/copyright \
+  /usr/share/doc/ticketaid/changelog.Debian.gz /usr/lib/sysusers.d/ticketaid.conf \
   /usr/lib/tmpfiles.d/ticketaid.conf; do
   has_line "$files" "$path" ".deb files"
 done
@@ -33,7 +34,7 @@ grep -q '^/var/lib/ticketaid' <<<"$files" && fail ".deb ships /var/lib/ticketaid
 has_line "$(dpkg-deb -f "$deb" Package)" ticketaid "control Package"
 has_line "$(dpkg-deb -f "$deb" Version)" "$version-1" "control Version"
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libc6 libsqlite3-0 libsystemd0 libcpp-httplib0.11 adduser; do
+for lib in libc6 libsqlite3-0 libsystemd0 libcpp-httplib0.11 libhiredis0.14 libssl3 adduser; do
   grep -q "\b$lib\b" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 
@@ -48,6 +49,12 @@ done
 grep -q 'adduser --system --group' "$scratch/DEBIAN/postinst" || fail "postinst makes no user"
 grep -q 'rm -rf /var/lib/ticketaid' "$scratch/DEBIAN/postrm" || fail "postrm purges nothing"
 grep -q '/run/systemd/system' "$scratch/DEBIAN/postinst" || fail "postinst: systemctl unguarded"
+grep -q 'deb-systemd-invoke "$action"' "$scratch/DEBIAN/postinst" || fail "postinst: no restart on upgrade"
+
+# lintian: no errors. The warnings kept, and why, are in docs/operations.md.
+lintian_out=$(lintian --no-tag-display-limit "$deb" 2>&1 || true)
+echo "$lintian_out"
+if grep -q '^E: ' <<<"$lintian_out"; then fail "lintian reports errors"; fi
 
 # Unpacked, the binary runs, and the shipped configuration and unit are valid.
 root="$scratch/root"
@@ -71,7 +78,8 @@ if [ -n "$rpm" ]; then
   for path in /usr/bin/ticketaid /usr/lib/systemd/system/ticketaid.service \
     /usr/lib/systemd/system/ticketaid.socket /etc/ticketaid/ticketaid.toml \
     /usr/share/man/man8/ticketaid.8.gz /usr/share/doc/ticketaid/README.md \
-    /usr/lib/sysusers.d/ticketaid.conf /usr/lib/tmpfiles.d/ticketaid.conf /var/lib/ticketaid; do
+    /usr/share/doc/ticketaid/copyright /usr/lib/sysusers.d/ticketaid.conf \
+    /usr/lib/tmpfiles.d/ticketaid.conf; do
     has_line "$rpm_files" "$path" ".rpm files"
   done
   has_line "$(rpm -qcp "$rpm" 2>/dev/null)" /etc/ticketaid/ticketaid.toml ".rpm %config"
@@ -81,6 +89,11 @@ if [ -n "$rpm" ]; then
   done
   requires=$(rpm -qp --requires "$rpm" 2>/dev/null)
   grep -q '^libsqlite3.so.0' <<<"$requires" || fail ".rpm does not require libsqlite3"
+  grep -q '^libhiredis.so' <<<"$requires" || fail ".rpm does not require libhiredis"
+  # rpmlint: no errors (packaging/rpmlint.toml says what is configured and why).
+  rpmlint_out=$(rpmlint -c "$source_dir/packaging/rpmlint.toml" "$rpm" 2>&1 || true)
+  echo "$rpmlint_out"
+  grep -q ' 0 errors' <<<"$rpmlint_out" || fail "rpmlint reports errors"
 else
   fail "no .rpm built (is rpmbuild installed? .ci/deps installs it)"
 fi
