@@ -349,6 +349,9 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   health.stop();
   janitor.stop();
   blocking.join();
+  // The rate limiter's thread may still settle decisions: it posts to the stopped
+  // io_context, which must outlive it.
+  rate_limiter.reset();
   server.value().reset();
   spdlog::info("stopped");
   return 0;

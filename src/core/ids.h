@@ -28,7 +28,7 @@ inline bool valid_session_id(std::string_view id) {
 }
 // A user id: 1 to 128 of [A-Za-z0-9._@:-] (an e-mail address fits).
 inline bool valid_user_id(std::string_view id) {
-  return valid_id(id, 128, "._@:-");
+  return valid_id(id, 256, "._@:-|+");
 }
 // A client's messageId: 1 to 128 of [A-Za-z0-9._:-].
 inline bool valid_message_id(std::string_view id) {

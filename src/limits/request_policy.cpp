@@ -41,11 +41,17 @@ bool is_address(std::string_view text) {
 
 std::string client_address(std::string_view peer, std::string_view forwarded_for,
                            std::span<const std::string> trusted_proxies) {
-  if (trusted_proxies.empty() || forwarded_for.empty() || forwarded_for.size() > 4096 ||
-      !in_any_network(trusted_proxies, peer)) {
+  if (trusted_proxies.empty() || forwarded_for.empty() || !in_any_network(trusted_proxies, peer)) {
     return std::string(peer);
   }
+  // Only the right end matters (what the trusted proxies wrote); a long header is cut
+  // to its last 4 KiB, without the entry the cut went through.
   std::string_view rest = forwarded_for;
+  if (rest.size() > 4096) {
+    rest = rest.substr(rest.size() - 4096);
+    const std::size_t comma = rest.find(',');
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
   while (!rest.empty()) {
     const std::size_t comma = rest.rfind(',');
     const std::string_view entry =
@@ -55,6 +61,32 @@ std::string client_address(std::string_view peer, std::string_view forwarded_for
     if (rest.empty() || !in_any_network(trusted_proxies, entry)) return std::string(entry);
   }
   return std::string(peer);
+}
+
+bool host_allowed(std::string_view host, std::span<const std::string> allowed_hosts,
+                  std::span<const std::string> allowed_origins) {
+  host = trim(host);
+  if (host.empty()) return true;
+  std::string_view name = host;
+  if (name.front() == '[') {  // an IPv6 literal, with or without a port
+    return name.find(']') != std::string_view::npos;
+  }
+  if (const std::size_t colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  const std::string lowered = lower(name);
+  if (lowered == "localhost" || is_address(lowered)) return true;
+  if (std::find(allowed_hosts.begin(), allowed_hosts.end(), lowered) != allowed_hosts.end()) {
+    return true;
+  }
+  for (const std::string& origin : allowed_origins) {  // normalized: scheme://host[:port]
+    const std::size_t start = origin.find("://");
+    if (start == std::string::npos) continue;
+    std::string_view origin_host = std::string_view(origin).substr(start + 3);
+    if (!origin_host.starts_with('[')) origin_host = origin_host.substr(0, origin_host.find(':'));
+    if (origin_host == lowered) return true;
+  }
+  return false;
 }
 
 bool origin_allowed(std::string_view origin, std::string_view host,

@@ -1,13 +1,33 @@
 #include "net/access.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+
 #include <fmt/format.h>
 
 #include "limits/request_policy.h"
 #include "net/http_api.h"
 #include "net/server.h"
 #include "util/metrics.h"
+#include "util/network.h"
 
 namespace ticketaid {
+namespace {
+
+// "2001:db8:1:2::/64" for an IPv6 address; IPv4 addresses as they are.
+std::string address_block(const std::string& address) {
+  auto network = parse_network(address);
+  if (!network || network->family != AF_INET6) return address;
+  char text[INET6_ADDRSTRLEN] = {};
+  std::array<std::uint8_t, 16> prefix{};
+  std::copy_n(network->bytes.begin(), 8, prefix.begin());
+  inet_ntop(AF_INET6, prefix.data(), text, sizeof text);
+  return std::string(text) + "/64";
+}
+
+}  // namespace
 
 std::string client_address_of(const RequestFacts& facts, const Settings& settings) {
   return client_address(facts.peer, facts.forwarded_for, settings.server_trusted_proxies);
@@ -16,6 +36,11 @@ std::string client_address_of(const RequestFacts& facts, const Settings& setting
 Result<Identity> admit(const RequestFacts& facts, const std::string& client_address,
                        bool public_route, const Settings& settings,
                        const Authenticator& authenticator) {
+  if (!host_allowed(facts.host, settings.server_allowed_hosts, settings.server_allowed_origins)) {
+    return Status::error(ErrorCode::forbidden,
+                         "the Host header names no address of this daemon; an administrator "
+                         "can add it to server.allowed_hosts");
+  }
   if (!origin_allowed(facts.origin, facts.host, settings.server_allowed_origins)) {
     return Status::error(ErrorCode::forbidden,
                          "this page's origin may not call ticketaid; an administrator can add it "
@@ -29,8 +54,10 @@ Result<Identity> admit(const RequestFacts& facts, const std::string& client_addr
 void take_rate(const ServerContext& context, const Identity& identity,
                std::function<void(RateDecision)> done) {
   const int per_minute = context.settings()->rate_limit_messages_per_minute;
-  // Anonymous users are addresses; keep the two kinds of key apart.
-  const std::string key = (identity.anonymous ? "ip:" : "user:") + identity.user;
+  // Anonymous users are addresses; keep the two kinds of key apart. An IPv6 client
+  // usually holds a whole /64, so that is what one bucket covers.
+  const std::string key =
+      identity.anonymous ? "ip:" + address_block(identity.user) : "user:" + identity.user;
   context.rate_limiter.take(key, per_minute, std::move(done));
 }
 

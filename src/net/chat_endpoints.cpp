@@ -70,7 +70,7 @@ Status required_string(const json& body, const char* name, std::string& out) {
 Status check_ids(const std::string& user_id, const std::string& message_id,
                  const std::string& model) {
   if (!user_id.empty() && !valid_user_id(user_id)) {
-    return bad("a userId is 1 to 128 characters of A-Z a-z 0-9 . _ @ : -");
+    return bad("a userId is 1 to 256 characters of A-Z a-z 0-9 . _ @ : - | +");
   }
   if (!message_id.empty() && !valid_message_id(message_id)) {
     return bad("a messageId is 1 to 128 characters of A-Z a-z 0-9 . _ : -");

@@ -20,6 +20,18 @@ constexpr std::string_view kChatSocketPrefix = "/ws/sessions/";
 
 class HttpSession;
 
+// Every value of a header that may come more than once, joined with ", " in order
+// (RFC 9110 §5.3): a proxy may add its own X-Forwarded-For line beside the client's.
+std::string all_values(const http::request<http::string_body>& request, std::string_view name) {
+  std::string joined;
+  for (auto [it, end] = request.equal_range(beast::string_view(name.data(), name.size()));
+       it != end; ++it) {
+    if (!joined.empty()) joined += ", ";
+    joined += sv(it->value());
+  }
+  return joined;
+}
+
 // Answers one request on behalf of a handler, from any thread, by posting onto the
 // session's strand.
 class Responder final : public HttpResponder {
@@ -152,7 +164,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     view.body = std::move(request.body());
     view.accept = std::string(sv(request[http::field::accept]));
     view.peer = peer_address();
-    view.forwarded_for = std::string(sv(request["X-Forwarded-For"]));
+    view.forwarded_for = all_values(request, "X-Forwarded-For");
     view.origin = std::string(sv(request[http::field::origin]));
     view.host = std::string(sv(request[http::field::host]));
     view.authorization = std::string(sv(request[http::field::authorization]));
@@ -228,8 +240,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // code a browser can see.
     const auto settings = context_->settings();
     const std::string peer = peer_address();
+    const std::string forwarded_for = all_values(request, "X-Forwarded-For");
     const RequestFacts facts{peer,
-                             sv(request["X-Forwarded-For"]),
+                             forwarded_for,
                              sv(request[http::field::origin]),
                              sv(request[http::field::host]),
                              sv(request[http::field::authorization]),

@@ -36,7 +36,7 @@ constexpr std::array kRoutes{
     Route{"DELETE", "/api/tickets/{ticketId}/ai-session", handlers::delete_ticket_session},
     Route{"GET", "/api/tickets/{ticketId}/ai-session/revisions", handlers::list_ticket_revisions},
     Route{"GET", "/api/tickets/{ticketId}/conversation", handlers::ticket_conversation},
-    Route{"POST", "/api/sessions", handlers::create_session},
+    Route{"POST", "/api/sessions", handlers::create_session, Access::model_work},
     Route{"GET", "/api/sessions/{id}", handlers::get_session},
     Route{"DELETE", "/api/sessions/{id}", handlers::delete_session},
     Route{"POST", "/api/sessions/{id}/messages", handlers::append_message, Access::model_work},

@@ -43,8 +43,7 @@ void ready(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
       {"status", failing.empty() ? "ready" : "not_ready"},
       {"storage", {{"ok", h.store_ok}}},
       {"ollama", {{"ok", h.ollama_ok}, {"url", settings->ollama_url}}},
-      {"rateLimit",
-       {{"backend", limiter.backend}, {"degraded", limiter.degraded}, {"detail", limiter.detail}}},
+      {"rateLimit", {{"backend", limiter.backend}, {"degraded", limiter.degraded}}},
   };
   if (!h.store_ok) body["storage"]["error"] = h.store_error;
   if (h.ollama_ok) {

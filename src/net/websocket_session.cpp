@@ -84,10 +84,16 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
   void check_owner() {
     context_->blocking([self = shared_from_this()] {
       auto found = self->context_->store.find_conversation(self->target_.id);
-      // An unknown session is left to the chat service, which answers not_found.
-      const bool allowed = !found || !found.value() ||
-                           self->admission_.identity.may_access(found.value()->user_id);
-      asio::post(self->ws_.get_executor(), [self, allowed] {
+      // An unknown session is left to the chat service, which answers not_found; a
+      // store that cannot answer admits nobody.
+      const bool known = found.is_ok();
+      const bool allowed = known && (!found.value() || self->admission_.identity.may_access(
+                                                           found.value()->user_id));
+      asio::post(self->ws_.get_executor(), [self, known, allowed] {
+        if (!known) {
+          return self->close_with(websocket::close_code::internal_error,
+                                  "the session's owner could not be checked; try again");
+        }
         if (!allowed) {
           return self->close_with(static_cast<websocket::close_code>(kCloseForbidden),
                                   "this chat session belongs to another user");
@@ -137,6 +143,7 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
                per_minute](RateDecision decision) mutable {
                 asio::post(self->ws_.get_executor(), [self, message = std::move(message), decision,
                                                       per_minute]() mutable {
+                  if (self->closing_) return;  // the client left while the limiter decided
                   if (decision.allowed) {
                     std::visit([&](auto& m) { self->handle(m); }, message);
                   } else {

@@ -31,6 +31,7 @@ struct Settings {
   int server_io_threads = 2;
   std::vector<std::string> server_allowed_origins;  // normalized: scheme://host[:port]
   std::vector<std::string> server_trusted_proxies;  // addresses or CIDR networks
+  std::vector<std::string> server_allowed_hosts;    // normalized: lowercase host names
 
   // storage
   std::string storage_path;                  // resolved: never empty after load

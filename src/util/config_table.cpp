@@ -102,6 +102,15 @@ bool normalize_origin(std::string& value) {
   return !rest.empty() && rest.find_first_of("/?#@") == std::string_view::npos;
 }
 
+// A host name, lowercased: letters, digits, dots and hyphens.
+bool normalize_host(std::string& value) {
+  for (char& c : value) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') return false;
+  }
+  return !value.empty() && value.size() <= 253;
+}
+
 // An IPv4 or IPv6 address, optionally with /prefix.
 bool normalize_network(std::string& value) {
   return parse_network(value).has_value();
@@ -195,6 +204,12 @@ const std::vector<KeySpec>& table_of_keys() {
            "header are not affected.")
           .checked(normalize_origin, "origins such as https://desk.example")
           .sample("https://desk.example"),
+      list("server.allowed_hosts", &S::server_allowed_hosts, kReloadable,
+           "Host names (besides IP addresses, localhost and the hosts of "
+           "server.allowed_origins) that requests may name in their Host header; others get "
+           "403, which stops DNS-rebinding attacks from web pages.")
+          .checked(normalize_host, "host names such as desk-ai.example")
+          .sample("desk-ai.example"),
       list("server.trusted_proxies", &S::server_trusted_proxies, kReloadable,
            "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
            "empty believes none.")

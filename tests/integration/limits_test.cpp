@@ -271,3 +271,34 @@ TEST_F(Limits, ForwardedForFromAnUntrustedPeerIsIgnored) {
 
 }  // namespace
 }  // namespace ticketaid::testing
+
+namespace ticketaid::testing {
+namespace {
+
+TEST_F(Limits, AHostNameThatIsNotTheDaemonsGets403AgainstDnsRebinding) {
+  start_daemon({}, {{"TICKETAID_SERVER_ALLOWED_HOSTS", "desk-ai.example"}});
+  auto rebound = http_call(daemon_->port(), "GET", "/api/tickets", "",
+                           {{"Host", "evil.example:" + std::to_string(daemon_->port())}});
+  EXPECT_EQ(rebound.status, 403) << rebound.describe();
+  EXPECT_EQ(http_call(daemon_->port(), "GET", "/api/tickets", "", {{"Host", "desk-ai.example"}})
+                .status,
+            200);
+  EXPECT_EQ(http_get(daemon_->port(), "/api/tickets").status, 200);  // Host: 127.0.0.1:PORT
+}
+
+TEST_F(Limits, EveryForwardedForLineIsReadSoAForgedFirstLineChangesNothing) {
+  start_daemon({}, {{"TICKETAID_RATE_LIMIT_MESSAGES_PER_MINUTE", "1"},
+                    {"TICKETAID_SERVER_TRUSTED_PROXIES", "127.0.0.1"}});
+  auto post_as = [&](const std::string& forged) {
+    httplib::Headers headers = {{"X-Forwarded-For", forged},  // the client's own line
+                                {"X-Forwarded-For", "203.0.113.9"}};  // the proxy's line
+    return http_call(daemon_->port(), "POST", "/api/tickets/T-1/ai-session",
+                     json({{"ticketBody", "no sound"}}).dump(), headers)
+        .status;
+  };
+  EXPECT_EQ(post_as("198.51.100.1"), 200);
+  EXPECT_EQ(post_as("198.51.100.2"), 429);  // the same client, 203.0.113.9
+}
+
+}  // namespace
+}  // namespace ticketaid::testing
