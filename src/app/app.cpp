@@ -201,6 +201,18 @@ void drain(Server& server, TicketService& tickets, ChatService& chats,
   }
 }
 
+// After the drain: every WebSocket still open is closed with 1001 (going away), and
+// gets a moment (bounded) to finish its close handshake.
+void close_websockets(SocketHub& sockets) {
+  const std::size_t asked = sockets.close_all();
+  if (asked == 0) return;
+  spdlog::info("closing {} WebSocket(s) with 1001", asked);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (sockets.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
 // Rate limits in Redis when redis.url is set (shared by every node using it), else
 // in this process; the local limiter is also Redis' fallback.
 std::unique_ptr<RateLimiter> make_rate_limiter(const Settings& settings) {
@@ -262,9 +274,16 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   }
   std::unique_ptr<RateLimiter> rate_limiter = make_rate_limiter(settings);
   ConnectionRegistry connections;
+  SocketHub sockets;
   auto context = std::make_shared<const ServerContext>(
       ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health,
-                    *authenticator.value(), *rate_limiter, connections});
+                    *authenticator.value(), *rate_limiter, connections, sockets});
+  PeriodicTask checkpoints(std::chrono::seconds(settings.storage_checkpoint_interval_s), [&] {
+    if (Status folded = store.value()->checkpoint(/*truncate=*/false); !folded) {
+      spdlog::warn("checkpoint: {}", folded.message());
+    }
+  });
+  checkpoints.start();
 
   std::string activation_error;
   const auto activated = service_manager::activated_socket(&activation_error);
@@ -336,6 +355,7 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   spdlog::info("signal {} received: stopping", signal);
   drain(*server.value(), tickets, chats,
         std::chrono::seconds(holder.get()->server_drain_timeout_s));
+  close_websockets(sockets);
 
   // The watchdog keeps petting through the drain; the I/O threads stop last.
   if (watchdog) watchdog->stop();
@@ -349,10 +369,16 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   health.stop();
   janitor.stop();
   blocking.join();
+  checkpoints.stop();
   // The rate limiter's thread may still settle decisions: it posts to the stopped
   // io_context, which must outlive it.
   rate_limiter.reset();
   server.value().reset();
+  // Everything is written: fold the write-ahead log into the database file, so that
+  // the file alone is a complete copy (for a backup taken while stopped).
+  if (Status folded = store.value()->checkpoint(/*truncate=*/true); !folded) {
+    spdlog::warn("final checkpoint: {}", folded.message());
+  }
   spdlog::info("stopped");
   return 0;
 }

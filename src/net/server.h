@@ -19,6 +19,7 @@
 #include "limits/auth.h"
 #include "limits/connection_registry.h"
 #include "limits/rate_limiter.h"
+#include "net/socket_hub.h"
 #include "llm/llm_client.h"
 #include "store/store.h"
 #include "util/status.h"
@@ -41,6 +42,7 @@ struct ServerContext {
   const Authenticator& authenticator;
   RateLimiter& rate_limiter;
   ConnectionRegistry& connections;  // open WebSockets, in total and per user
+  SocketHub& sockets;               // open WebSockets, to close on stop
 };
 
 class Server {

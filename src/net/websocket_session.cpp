@@ -30,7 +30,8 @@ class SessionSink final : public ReplySink {
   const uint64_t id_;
 };
 
-class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
+class WebsocketSession : public ClosableSocket,
+                         public std::enable_shared_from_this<WebsocketSession> {
  public:
   WebsocketSession(tcp::socket socket, SocketTarget target, WebsocketAdmission admission,
                    std::shared_ptr<const ServerContext> context)
@@ -40,7 +41,8 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
         context_(std::move(context)) {
     metrics().connection_opened();
   }
-  ~WebsocketSession() {
+  ~WebsocketSession() override {
+    if (hub_id_ != 0) context_->sockets.remove(hub_id_);
     if (current_) current_->detach(false);
     metrics().connection_closed();
   }
@@ -67,8 +69,16 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
   }
 
  private:
+  // The daemon is stopping (after its drain): close with 1001.
+  void going_away() override {
+    asio::post(ws_.get_executor(), [self = shared_from_this()] {
+      if (!self->closing_) self->close_with(websocket::close_code::going_away, "server stopping");
+    });
+  }
+
   void on_accept(error_code ec) {
     if (ec) return fail(ec, "accept");
+    hub_id_ = context_->sockets.add(weak_from_this());
     if (admission_.close_code != 0) {
       return close_with(static_cast<websocket::close_code>(admission_.close_code),
                         admission_.close_reason);
@@ -268,6 +278,7 @@ class WebsocketSession : public std::enable_shared_from_this<WebsocketSession> {
 
   std::shared_ptr<SessionSink> current_;  // the reply this client waits for
   uint64_t next_sink_id_ = 0;
+  uint64_t hub_id_ = 0;  // in context_->sockets once accepted
   std::deque<Frame> queue_;
   std::size_t queued_bytes_ = 0;
   std::size_t max_send_bytes_ = 1 << 20;

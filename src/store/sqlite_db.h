@@ -199,6 +199,14 @@ class Writer {
   Writer& operator=(const Writer&) = delete;
 
   // Runs fn(Connection&) in a transaction on the writer thread and waits for it.
+  // Runs fn(Connection&) on the writer thread outside any transaction (for pragmas
+  // such as wal_checkpoint, which a transaction forbids) and waits for it.
+  Status outside_transaction(std::function<Status(Connection&)> fn) {
+    Status result = Status::error(ErrorCode::internal, "store: write job failed");
+    Status submitted = run([&](Connection& db) { result = fn(db); });
+    return submitted.is_ok() ? result : submitted;
+  }
+
   template <class R, class F>
   R transact(F fn) {
     std::optional<R> result;

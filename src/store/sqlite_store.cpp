@@ -279,6 +279,12 @@ Result<int> SqliteStore::mark_interrupted() {
   });
 }
 
+Status SqliteStore::checkpoint(bool truncate) {
+  return writer_.outside_transaction([truncate](Connection& db) {
+    return db.exec(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+  });
+}
+
 Result<Store::TicketPage> SqliteStore::list_ticket_sessions(std::optional<SessionStatus> status,
                                                             int limit, int64_t offset) {
   auto bind_status = [&](Statement& q) {

@@ -132,6 +132,11 @@ class Store {
   // At start-up: every session still generating is marked interrupted. Returns how many.
   virtual Result<int> mark_interrupted() = 0;
 
+  // Copies the write-ahead log into the database file (storage.checkpoint_interval_s,
+  // and once more on stop). `truncate` also empties the log file, which waits for
+  // readers; without it, what readers still use is left for the next time.
+  virtual Status checkpoint(bool truncate) = 0;
+
   // The current revision of every ticket, most recently updated first, optionally
   // only those in one status; total counts all that match.
   struct TicketPage {

@@ -1,5 +1,6 @@
 #include "util/redis_url.h"
 
+#include <cctype>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -25,8 +26,11 @@ std::optional<std::string> percent_decode(std::string_view text) {
       out += text[i];
       continue;
     }
-    if (i + 2 >= text.size()) return std::nullopt;
-    int value = 0;
+    if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      return std::nullopt;
+    }
+    unsigned value = 0;
     const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
     if (ec != std::errc() || end != text.data() + i + 3) return std::nullopt;
     out += static_cast<char>(value);
@@ -88,6 +92,7 @@ Result<RedisUrl> parse_redis_url(std::string_view url) {
   } else if (const std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
     port = host.substr(colon + 1);
     host = host.substr(0, colon);
+    if (port.empty()) return bad("the port must be from 1 to 65535");
   }
   if (!host.empty()) out.host = std::string(host);
   if (out.host.find_first_of(" /?#@") != std::string::npos) return bad("a bad host");

@@ -274,7 +274,16 @@ TEST_F(Systemd, SigtermLetsARunningGenerationFinishWithinTheDrainTimeout) {
   auto rest = read_reply(*first);
   ASSERT_FALSE(rest.empty());
   EXPECT_EQ(rest.back()["type"], "done") << rest.back() << "\n" << daemon_->stderr_text();
+  // Then every socket still open is closed with 1001, going away.
+  EXPECT_FALSE(first->read_json(seconds(5)));
+  EXPECT_EQ(first->close_code(), 1001);
+  EXPECT_FALSE(other->read_json(seconds(5)));
+  EXPECT_EQ(other->close_code(), 1001);
   EXPECT_EQ(daemon_->wait_exit(seconds(10)), 0) << daemon_->stderr_text();
+  // The write-ahead log was folded into the database file on the way out.
+  const auto wal = db_path().string() + "-wal";
+  EXPECT_TRUE(!std::filesystem::exists(wal) || std::filesystem::file_size(wal) == 0)
+      << std::filesystem::file_size(wal) << " bytes left in " << wal;
 
   start_daemon();
   auto session = http_get(daemon_->port(), "/api/tickets/D-1/ai-session");

@@ -90,7 +90,7 @@ TEST(RedisUrlTest, OtherSchemesAreRefused) {
 }
 
 TEST(RedisUrlTest, BadPorts) {
-  for (const char* port : {"0", "65536", "-1", "abc", "63 79", "6379x", "99999999999"}) {
+  for (const char* port : {"", "0", "65536", "-1", "abc", "63 79", "6379x", "99999999999"}) {
     const std::string error = parse_error(std::string("redis://:secret@host:") + port);
     EXPECT_NE(error.find("port"), std::string::npos) << port << ": " << error;
   }
@@ -122,6 +122,8 @@ TEST(RedisUrlTest, BadEscapesAreRefusedWithoutTheSecret) {
   parse_error("redis://:secret%4@h");
   parse_error("redis://:secret%@h");
   parse_error("redis://us%er:secret@h");
+  parse_error("redis://:secret%-1@h");  // not a hex byte, though a signed parse reads -1
+  parse_error("redis://:secret%+f@h");
 }
 
 TEST(RedisUrlTest, BadHostsAreRefused) {
