@@ -15,6 +15,7 @@
 #include "app/backup_command.h"
 #include "app/command_support.h"
 #include "app/doctor_command.h"
+#include "app/journal_sink.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -124,7 +125,9 @@ int serve_or_check(const ConfigFlags& flags, bool serving, const RunOptions& run
     std::fprintf(stderr, "ticketaid: %s\n", loaded.status().message().c_str());
     return exit_status::usage;
   }
-  init_logging(loaded->settings->log_level);
+  // Under systemd the events go to the journal directly, with their fields.
+  init_logging(loaded->settings->log_level,
+               serving && stderr_is_journal() ? make_journal_sink() : nullptr);
   for (const auto& warning : loaded->warnings) {
     spdlog::warn("{}", warning);
   }

@@ -217,6 +217,7 @@ std::shared_ptr<Generation> ChatService::make_generation(const ConversationInfo&
                                                          const Settings& settings) {
   GenerationSpec spec = spec_from_settings(settings, model);
   spec.key = conversation.id;
+  spec.log_fields = {{"SESSION_ID", conversation.id}};
   spec.prompt = message.id;
 
   const std::string conversation_id = conversation.id;

@@ -141,6 +141,7 @@ void Generation::publish_chunk(const std::string& chunk) {
 }
 
 void Generation::run() {
+  LogScope log_scope(spec_.log_fields);
   {
     std::lock_guard lock(mutex_);
     job_.reset();

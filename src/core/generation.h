@@ -22,6 +22,7 @@
 #include "core/fan_out.h"
 #include "core/generation_queue.h"
 #include "llm/llm_client.h"
+#include "util/log_fields.h"
 #include "store/store.h"
 #include "util/cancel_token.h"
 #include "util/clock.h"
@@ -38,6 +39,7 @@ struct GenerationSpec {
   std::chrono::milliseconds coalesce_interval{0};
   std::size_t coalesce_bytes = 4096;
   bool cancel_on_disconnect = false;
+  LogFields log_fields;  // journal fields of the events logged while it runs (TICKET_ID=...)
 
   // Blocking hooks, run on the worker.
   // Before the model is asked: store "generating", or load the conversation into

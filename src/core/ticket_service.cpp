@@ -92,6 +92,7 @@ std::shared_ptr<Generation> TicketService::make_generation(const TicketRequest& 
                                                            const Settings& settings) {
   GenerationSpec spec = spec_from_settings(settings, settings.ollama_model);
   spec.key = request.ticket_id;
+  spec.log_fields = {{"TICKET_ID", request.ticket_id}};
   spec.prompt = request.body;
   if (!settings.ollama_system_prompt.empty()) {
     spec.request.messages.push_back({"system", settings.ollama_system_prompt});

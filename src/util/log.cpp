@@ -32,7 +32,30 @@ bool set_log_level(std::string_view level) {
   return true;
 }
 
-void init_logging(std::string_view level) {
+namespace {
+thread_local LogFields thread_fields;
+}  // namespace
+
+LogScope::LogScope(const LogFields& fields) : depth_(thread_fields.size()) {
+  thread_fields.insert(thread_fields.end(), fields.begin(), fields.end());
+}
+
+LogScope::~LogScope() {
+  thread_fields.resize(depth_);
+}
+
+const LogFields& log_fields() {
+  return thread_fields;
+}
+
+void init_logging(std::string_view level, spdlog::sink_ptr sink) {
+  if (sink) {
+    auto logger = std::make_shared<spdlog::logger>("ticketaid", std::move(sink));
+    logger->set_pattern("%v");  // the journal keeps the time and the priority itself
+    spdlog::set_default_logger(logger);
+    set_log_level(level);
+    return;
+  }
   auto logger = spdlog::stderr_logger_mt("ticketaid");
   if (getenv("JOURNAL_STREAM") != nullptr) {
     // Under systemd the journal adds its own timestamps and reads the priority.

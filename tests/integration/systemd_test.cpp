@@ -328,3 +328,124 @@ TEST_F(Systemd, DrainTimeoutStopsAStalledGenerationAsInterrupted) {
 
 }  // namespace
 }  // namespace ticketaid::testing
+
+namespace ticketaid::testing {
+namespace {
+
+// journald's native protocol: datagrams of NAME=value lines (a value holding a newline
+// comes as NAME\n, a 64-bit little-endian length, the bytes, \n).
+std::map<std::string, std::string> journal_fields(const std::string& datagram) {
+  std::map<std::string, std::string> fields;
+  std::size_t pos = 0;
+  while (pos < datagram.size()) {
+    const std::size_t newline = datagram.find('\n', pos);
+    if (newline == std::string::npos) break;
+    const std::string line = datagram.substr(pos, newline - pos);
+    const std::size_t equals = line.find('=');
+    if (equals != std::string::npos) {
+      fields[line.substr(0, equals)] = line.substr(equals + 1);
+      pos = newline + 1;
+      continue;
+    }
+    uint64_t size = 0;
+    for (int i = 7; i >= 0; --i) {
+      size = size << 8 | static_cast<unsigned char>(datagram[newline + 1 + i]);
+    }
+    fields[line] = datagram.substr(newline + 9, size);
+    pos = newline + 9 + size + 1;
+  }
+  return fields;
+}
+
+TEST_F(Systemd, UnderSystemdEventsGoToTheJournalWithAPriorityAndTheTicketId) {
+  REQUIRE_FAKE_OLLAMA();
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root: the journal socket is bind-mounted in a private mount namespace";
+  }
+  // A private /run/systemd/journal whose socket is this test's.
+  const auto journal_dir = dir_.path() / "journal";
+  std::filesystem::create_directories(journal_dir);
+  NotifySocket journal(journal_dir / "socket");
+  ASSERT_TRUE(journal.bound());
+  FakeScript failing;
+  failing.fault = FakeFault::http_500;
+  fake_.set_script(failing);
+
+  DaemonOptions options;
+  options.db_path = db_path();
+  options.ollama_url = fake_.url();
+  options.journal_stream = true;
+  options.env = {{"TICKETAID_LIMITS_MAX_CONNECTIONS_PER_USER", "100"}};
+  options.wrapper = {"/usr/bin/unshare", "--mount", "--", "/bin/sh", "-ec",
+                     "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/journal && "
+                     "mount --bind " + journal_dir.string() + " /run/systemd/journal && "
+                     "exec \"$0\" \"$@\""};
+  DaemonProcess daemon(options);
+  ASSERT_TRUE(daemon.start()) << daemon.error() << daemon.stderr_text();
+
+  WsClient client;
+  ASSERT_TRUE(client.connect(daemon.port(), "/api/websocket/chat/T-JOURNAL").upgraded);
+  client.send_json({{"ticketBody", "The VPN drops every hour"}});
+  auto failed = client.read_until_type("error");
+  ASSERT_TRUE(failed) << daemon.stderr_text();
+
+  std::map<std::string, std::string> serving, generation;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while ((serving.empty() || generation.empty()) && std::chrono::steady_clock::now() < deadline) {
+    auto datagram = journal.receive(seconds(1));
+    if (!datagram) continue;
+    auto fields = journal_fields(*datagram);
+    if (fields["MESSAGE"].starts_with("serving on")) serving = fields;
+    if (fields["MESSAGE"].find("generation T-JOURNAL failed") != std::string::npos) {
+      generation = fields;
+    }
+  }
+  ASSERT_FALSE(serving.empty()) << "no start-up event in the journal";
+  EXPECT_EQ(serving["PRIORITY"], "6");
+  EXPECT_EQ(serving["SYSLOG_IDENTIFIER"], "ticketaid");
+  EXPECT_EQ(serving.count("TICKET_ID"), 0u);
+  ASSERT_FALSE(generation.empty()) << "no generation event in the journal";
+  EXPECT_EQ(generation["PRIORITY"], "4");  // warning
+  EXPECT_EQ(generation["TICKET_ID"], "T-JOURNAL");
+  // Nothing went to standard error: the journal has it all.
+  EXPECT_EQ(daemon.stderr_text().find("serving on"), std::string::npos) << daemon.stderr_text();
+}
+
+TEST_F(Systemd, SocketActivatedThroughSystemdSocketActivate) {
+  REQUIRE_FAKE_OLLAMA();
+  int port = 0;
+  {
+    ListeningSocket probe;  // a free port, released for systemd-socket-activate to take
+    port = probe.port;
+  }
+  ASSERT_GT(port, 0);
+  DaemonOptions options;
+  options.db_path = db_path();
+  options.ollama_url = fake_.url();
+  options.wrapper = {"/usr/bin/systemd-socket-activate", "-l",
+                     "127.0.0.1:" + std::to_string(port)};
+  DaemonProcess daemon(options);
+  // The daemon starts with the first connection: make it from another thread.
+  HttpResult health;
+  std::thread first_client([&] {
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    do {
+      health = http_get(port, "/health");
+    } while (health.status == 0 && std::chrono::steady_clock::now() < deadline);
+  });
+  const bool started = daemon.start();
+  first_client.join();
+  ASSERT_TRUE(started) << daemon.error() << daemon.stderr_text();
+  EXPECT_EQ(daemon.port(), port);
+  EXPECT_EQ(health.status, 200) << health.describe();
+  EXPECT_NE(daemon.stderr_text().find("socket from systemd"), std::string::npos)
+      << daemon.stderr_text();
+  WsClient client;
+  ASSERT_TRUE(client.connect(port, "/api/websocket/chat/T-SA").upgraded);
+  client.send_json({{"ticketBody", "Outlook will not start"}});
+  auto done = client.read_until_type("done");
+  EXPECT_TRUE(done) << daemon.stderr_text();
+}
+
+}  // namespace
+}  // namespace ticketaid::testing

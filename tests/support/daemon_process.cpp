@@ -12,6 +12,7 @@
 #include "support/daemon_process.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -274,6 +275,7 @@ bool DaemonProcess::start() {
     argv.push_back(options_.ollama_url);
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
+  argv.insert(argv.begin(), options_.wrapper.begin(), options_.wrapper.end());
 
   const int err_fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int log_fd =
@@ -288,6 +290,11 @@ bool DaemonProcess::start() {
   }
   auto env = options_.env;
   env.try_emplace("TICKETAID_SERVER_DRAIN_TIMEOUT_S", "0");
+  if (options_.journal_stream) {
+    struct stat st {};
+    fstat(err_fd, &st);
+    env["JOURNAL_STREAM"] = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  }
   pid_ = spawn(argv, child_environment(env), out_pipe[1], err_fd, &error_, options_.listen_fd);
   close(out_pipe[1]);
   close(err_fd);

@@ -47,6 +47,12 @@ struct DaemonOptions {
   // the child's descriptor 3, with LISTEN_FDS=1 and LISTEN_PID=<the child's pid>.
   // The caller keeps its own descriptor.
   int listen_fd = -1;
+  // Run the daemon through this command (e.g. {"/usr/bin/unshare", "--mount", ...}),
+  // which ends by exec'ing its arguments; empty: run it directly.
+  std::vector<std::string> wrapper;
+  // Tell the daemon its standard error is the journal (JOURNAL_STREAM=dev:inode of
+  // its standard error file), as systemd does.
+  bool journal_stream = false;
 };
 
 class DaemonProcess {
