@@ -139,22 +139,40 @@ void reload_settings(SettingsHolder& holder, const RunOptions& options) {
 // pings and systemd restarts the daemon.
 class LoopWatchdog {
  public:
-  LoopWatchdog(asio::io_context& ioc, std::chrono::microseconds interval)
+  LoopWatchdog(asio::io_context& ioc, Store& store, BlockingExecutor blocking,
+               std::chrono::microseconds interval)
       : ioc_(ioc),
+        store_(store),
+        blocking_(std::move(blocking)),
         task_(std::chrono::duration_cast<milliseconds>(interval) / 2, [this] { tick(); }) {}
   void start() { task_.start(); }
   void stop() { task_.stop(); }
 
  private:
+  // Pets only when both probes sent at the last tick came back: the I/O loop ran a
+  // posted handler, and the store's writer thread ran an empty job.
   void tick() {
-    if (!probe_ran_->exchange(false)) return;  // the loop has not run the last probe
+    const bool loop_alive = loop_probe_->exchange(false);
+    const bool writer_alive = writer_probe_->exchange(false);
+    if (!loop_alive || !writer_alive) {
+      // Probes still out are not sent again; a hung part stops the petting.
+      if (loop_alive) loop_probe_->store(true);
+      if (writer_alive) writer_probe_->store(true);
+      return;
+    }
     service_manager::notify_watchdog();
-    asio::post(ioc_, [ran = probe_ran_] { ran->store(true); });
+    asio::post(ioc_, [ran = loop_probe_] { ran->store(true); });
+    blocking_([ran = writer_probe_, &store = store_] {
+      if (store.ping().is_ok()) ran->store(true);
+    });
   }
 
   asio::io_context& ioc_;
-  // Shared with the posted probe, which may outlive this object in the queue.
-  std::shared_ptr<std::atomic<bool>> probe_ran_ = std::make_shared<std::atomic<bool>>(true);
+  Store& store_;
+  BlockingExecutor blocking_;
+  // Shared with the posted probes, which may outlive this object in their queues.
+  std::shared_ptr<std::atomic<bool>> loop_probe_ = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<std::atomic<bool>> writer_probe_ = std::make_shared<std::atomic<bool>>(true);
   PeriodicTask task_;
 };
 
@@ -343,9 +361,9 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   status_updates.start();
   std::optional<LoopWatchdog> watchdog;
   if (const auto interval = service_manager::watchdog_interval()) {
-    watchdog.emplace(ioc, *interval);
+    watchdog.emplace(ioc, *store.value(), run_blocking, *interval);
     watchdog->start();
-    spdlog::info("systemd watchdog: pinging every {} ms while the I/O loop answers",
+    spdlog::info("systemd watchdog: pinging every {} ms while the I/O loop and the writer answer",
                  std::chrono::duration_cast<milliseconds>(*interval).count() / 2);
   }
 

@@ -285,6 +285,10 @@ Status SqliteStore::checkpoint(bool truncate) {
   });
 }
 
+Status SqliteStore::ping() {
+  return writer_.outside_transaction([](Connection&) { return Status::ok(); });
+}
+
 Result<Store::TicketPage> SqliteStore::list_ticket_sessions(std::optional<SessionStatus> status,
                                                             int limit, int64_t offset) {
   auto bind_status = [&](Statement& q) {

@@ -90,6 +90,7 @@ class SqliteStore final : public Store {
                                std::string_view reason) override;
   Result<int> mark_interrupted() override;
   Status checkpoint(bool truncate) override;
+  Status ping() override;
   Result<TicketPage> list_ticket_sessions(std::optional<SessionStatus> status, int limit,
                                           int64_t offset) override;
   Result<bool> delete_ticket_session(std::string_view ticket_id) override;

@@ -137,6 +137,10 @@ class Store {
   // readers; without it, what readers still use is left for the next time.
   virtual Status checkpoint(bool truncate) = 0;
 
+  // Runs an empty job on the writer thread and waits for it: the watchdog's check
+  // that writes can still happen.
+  virtual Status ping() = 0;
+
   // The current revision of every ticket, most recently updated first, optionally
   // only those in one status; total counts all that match.
   struct TicketPage {
