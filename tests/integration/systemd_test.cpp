@@ -449,3 +449,57 @@ TEST_F(Systemd, SocketActivatedThroughSystemdSocketActivate) {
 
 }  // namespace
 }  // namespace ticketaid::testing
+
+namespace ticketaid::testing {
+namespace {
+
+TEST_F(Systemd, SighupTightensTheRateLimitWithoutDroppingAnOpenStream) {
+  REQUIRE_FAKE_OLLAMA();
+  FakeScript stalled;
+  stalled.tokens = {"Reboot ", "the ", "router."};
+  stalled.fault = FakeFault::stall_after_tokens;
+  stalled.fault_after_tokens = 1;
+  fake_.set_script(stalled);
+  write_config("[rate_limit]\nmessages_per_minute = 1000\n");
+  DaemonOptions options;  // no test defaults: the file alone sets the limits
+  options.db_path = db_path();
+  options.ollama_url = fake_.url();
+  options.extra_args = {"--config", config_path().string()};
+  options.env = {{"NOTIFY_SOCKET", notify_.path()}};
+  DaemonProcess daemon(options);
+  ASSERT_TRUE(daemon.start()) << daemon.error() << daemon.stderr_text();
+  ASSERT_TRUE(notify_.wait_for("READY=1"));
+
+  WsClient streaming;
+  ASSERT_TRUE(streaming.connect(daemon.port(), "/api/websocket/chat/H-1").upgraded);
+  streaming.send_json({{"ticketBody", "Internet is down"}});
+  auto first = streaming.read_json(seconds(10));
+  ASSERT_TRUE(first);
+  ASSERT_EQ((*first)["type"], "stream") << *first;
+
+  write_config("[rate_limit]\nmessages_per_minute = 1\n");
+  ASSERT_TRUE(daemon.signal(SIGHUP));
+  ASSERT_TRUE(notify_.wait_for("RELOADING=1"));
+  ASSERT_TRUE(notify_.wait_for("READY=1")) << daemon.stderr_text();
+
+  // The stream that was open goes on to its end...
+  fake_.release();
+  auto rest = streaming.read_until_type("done", seconds(10));
+  EXPECT_TRUE(rest) << daemon.stderr_text();
+  // ...and the new limit applies to what comes next: one more passes, then refused.
+  WsClient next;
+  ASSERT_TRUE(next.connect(daemon.port(), "/api/websocket/chat/H-2").upgraded);
+  fake_.set_script(FakeScript{});
+  EXPECT_TRUE(wait_until([&] {  // the earlier requests' spacing has passed
+    next.send_json({{"ticketBody", "Printer offline"}});
+    auto reply = next.read_until_type("done", seconds(2));
+    return reply.has_value();
+  }));
+  next.send_json({{"ticketBody", "Printer offline"}});
+  auto refused = next.read_until_type("error", seconds(10));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ((*refused)["code"], "rate_limited") << *refused;
+}
+
+}  // namespace
+}  // namespace ticketaid::testing
