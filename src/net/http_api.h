@@ -29,6 +29,11 @@ struct HttpRequest {
   std::map<std::string, std::string> params;  // path parameters ({ticketId})
   std::string body;
   std::string accept;
+  // Read by the web console's files (net/static_files.cpp): the form POST's type,
+  // compression and conditional requests.
+  std::string content_type;
+  std::string accept_encoding;
+  std::string if_none_match;
   std::string client_address;  // after trusted proxies (server.trusted_proxies)
   // Headers that access control reads (net/access.h).
   std::string origin;

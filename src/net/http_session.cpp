@@ -92,7 +92,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "ticketaid");
-    if (r.status != 204) res->set(http::field::content_type, r.content_type);
+    if (r.status != 204 && r.status != 304) res->set(http::field::content_type, r.content_type);
     for (auto& [name, value] : r.headers)
       res->set(name, value);
     res->keep_alive(keep_alive_);
@@ -163,6 +163,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (q != std::string_view::npos) view.query = parse_query(target.substr(q + 1));
     view.body = std::move(request.body());
     view.accept = std::string(sv(request[http::field::accept]));
+    view.content_type = std::string(sv(request[http::field::content_type]));
+    view.accept_encoding = std::string(sv(request[http::field::accept_encoding]));
+    view.if_none_match = std::string(sv(request[http::field::if_none_match]));
     view.peer = peer_address();
     view.forwarded_for = all_values(request, "X-Forwarded-For");
     view.origin = std::string(sv(request[http::field::origin]));

@@ -45,6 +45,15 @@ constexpr std::array kRoutes{
     Route{"POST", "/api/chat/session/start", handlers::start_chat, Access::model_work},
     Route{"POST", "/api/chat/session", handlers::continue_chat, Access::model_work},
     Route{"GET", "/api/chat/session/{id}/history", handlers::list_messages},
+    // The web console (net/static_files.cpp).
+    Route{"GET", "/", handlers::web_page, Access::open},
+    Route{"GET", "/tickets/{ticketId}", handlers::web_page, Access::open},
+    Route{"POST", "/tickets/{ticketId}", handlers::web_posted_ticket, Access::open},
+    Route{"GET", "/chat", handlers::web_page, Access::open},
+    Route{"GET", "/history", handlers::web_page, Access::open},
+    Route{"GET", "/status", handlers::web_page, Access::open},
+    Route{"GET", "/static/{file}", handlers::web_asset, Access::open},
+    Route{"GET", "/static/vendor/{file}", handlers::web_asset, Access::open},
 };
 
 std::vector<std::string_view> segments(std::string_view path) {

@@ -63,6 +63,15 @@ void start_chat(HttpRequest&, const std::shared_ptr<HttpResponder>&,
                 const std::shared_ptr<const ServerContext>&);
 void continue_chat(HttpRequest&, const std::shared_ptr<HttpResponder>&,
                    const std::shared_ptr<const ServerContext>&);
+// static_files.cpp: the web console (src/web), open routes: pages load before a token
+// is entered. A page (/, /tickets/{id}, /chat, /history, /status); a file under /static/;
+// POST /tickets/{id} with a form field "body" (a long ticket text from a helpdesk link).
+void web_page(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+              const std::shared_ptr<const ServerContext>&);
+void web_asset(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+               const std::shared_ptr<const ServerContext>&);
+void web_posted_ticket(HttpRequest&, const std::shared_ptr<HttpResponder>&,
+                       const std::shared_ptr<const ServerContext>&);
 }  // namespace handlers
 
 }  // namespace ticketaid

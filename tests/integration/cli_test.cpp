@@ -320,7 +320,7 @@ class CliDoctor : public DaemonTest {
 TEST_F(CliDoctor, AHealthySetupPassesWithOneLinePerCheck) {
   EXPECT_EQ(doctor(fake_.url(), "127.0.0.1:0"), 0) << out_ << err_;
   const auto lines = lines_of(out_);
-  ASSERT_EQ(lines.size(), 6u) << out_;
+  ASSERT_EQ(lines.size(), 8u) << out_;
   for (const auto& l : lines) {
     EXPECT_TRUE(l.starts_with("ok    ") || l.starts_with("warn  ")) << l;
   }
@@ -332,6 +332,8 @@ TEST_F(CliDoctor, AHealthySetupPassesWithOneLinePerCheck) {
   EXPECT_TRUE(line("ollama model").starts_with("ok    ollama model: llama3.2 is installed"))
       << out_;
   EXPECT_TRUE(line("listen address").starts_with("ok")) << out_;
+  EXPECT_TRUE(line("authentication").starts_with("ok    authentication: none")) << out_;
+  EXPECT_TRUE(line("redis").starts_with("ok    redis: not used")) << out_;
 }
 
 TEST_F(CliDoctor, ReportsTheLiveDatabaseAndThatTheDaemonHoldsItsAddress) {

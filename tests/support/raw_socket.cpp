@@ -14,9 +14,12 @@ RawSocket::~RawSocket() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool RawSocket::connect(int port) {
+bool RawSocket::connect(int port, int receive_buffer) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return false;
+  if (receive_buffer > 0) {
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -24,29 +27,25 @@ bool RawSocket::connect(int port) {
   return ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
 }
 
-void RawSocket::shrink_receive_buffer() {
-  int size = 4096;
-  ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-}
-
-bool RawSocket::send_all(const std::string& bytes, std::chrono::milliseconds timeout) {
+std::size_t RawSocket::send_partial(const std::string& bytes, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::size_t sent = 0;
   while (sent < bytes.size()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
+    if (left.count() <= 0) return sent;
     pollfd p{fd_, POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return sent;
+    const ssize_t n =
+        ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) {
       closed_ = true;
-      return false;
+      return sent;
     }
     sent += static_cast<std::size_t>(n);
   }
-  return true;
+  return sent;
 }
 
 std::string RawSocket::receive_some(std::chrono::milliseconds timeout) {

@@ -18,12 +18,16 @@ class RawSocket {
   RawSocket(const RawSocket&) = delete;
   RawSocket& operator=(const RawSocket&) = delete;
 
-  bool connect(int port);  // to 127.0.0.1
-  // Small receive buffer, so that a peer that is not read fills it quickly.
-  void shrink_receive_buffer();
+  // To 127.0.0.1. A receive_buffer > 0 sets SO_RCVBUF before connecting (so that the
+  // window TCP offers matches it), for a peer that is never read to fill it quickly.
+  bool connect(int port, int receive_buffer = 0);
   // Sends everything, or false when the peer closed or `timeout` passed.
   bool send_all(const std::string& bytes,
-                std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    return send_partial(bytes, timeout) == bytes.size();
+  }
+  // Sends as much as goes within `timeout`; returns how many bytes were sent.
+  std::size_t send_partial(const std::string& bytes, std::chrono::milliseconds timeout);
   // Whatever arrives within `timeout` (empty on timeout or close; see closed()).
   std::string receive_some(std::chrono::milliseconds timeout);
   // Reads and discards until the peer closes; true when it did within `timeout`.
