@@ -17,10 +17,10 @@
 #include "app/command_support.h"
 #include "limits/auth.h"
 #include "limits/redis_rate_limiter.h"
-#include "util/clock.h"
-#include "util/redis_url.h"
 #include "llm/llm_client.h"
 #include "store/store.h"
+#include "util/clock.h"
+#include "util/redis_url.h"
 
 namespace ticketaid {
 namespace {

@@ -22,11 +22,11 @@
 #include "core/fan_out.h"
 #include "core/generation_queue.h"
 #include "llm/llm_client.h"
-#include "util/log_fields.h"
 #include "store/store.h"
 #include "util/cancel_token.h"
 #include "util/clock.h"
 #include "util/config.h"
+#include "util/log_fields.h"
 
 namespace ticketaid {
 

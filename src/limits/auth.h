@@ -29,9 +29,7 @@ struct Identity {
   // May this identity act on data owned by `owner`? Anonymous identities may (under
   // auth.mode none everybody on the network is trusted alike), admins may, and a
   // user may act on their own.
-  bool may_access(std::string_view owner) const {
-    return anonymous || admin || owner == user;
-  }
+  bool may_access(std::string_view owner) const { return anonymous || admin || owner == user; }
 };
 
 // Where a token may come from, as the request carried it.

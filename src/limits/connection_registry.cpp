@@ -15,8 +15,7 @@ ConnectionRegistry::Admission ConnectionRegistry::admit(const std::string& user,
     ++it->second;
   }
   // The lease holds no data: its deleter frees the place.
-  Lease lease(static_cast<const void*>(this),
-              [this, user](const void*) { release(user); });
+  Lease lease(static_cast<const void*>(this), [this, user](const void*) { release(user); });
   return {Refusal::none, std::move(lease)};
 }
 

@@ -28,9 +28,9 @@ class LocalRateLimiter final : public RateLimiter {
   };
 
   RateDecision decide(const std::string& key, int per_minute) {
-    const std::int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                    clock_.now().time_since_epoch())
-                                    .count();
+    const std::int64_t now_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_.now().time_since_epoch())
+            .count();
     std::lock_guard lock(mutex_);
     auto it = entries_.find(key);
     if (it == entries_.end()) {
@@ -53,7 +53,6 @@ class LocalRateLimiter final : public RateLimiter {
   std::mutex mutex_;
   std::list<std::string> lru_;  // most recently used first
   std::unordered_map<std::string, Entry> entries_;
-
 };
 
 }  // namespace

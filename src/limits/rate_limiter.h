@@ -31,7 +31,7 @@ struct RateDecision {
 
 // What /ready, /metrics and doctor show about a limiter.
 struct RateLimiterHealth {
-  std::string backend;  // "local" or "redis"
+  std::string backend;    // "local" or "redis"
   bool degraded = false;  // Redis is configured but unreachable: the fallback decides
   std::string detail;     // e.g. "redis 127.0.0.1:6379/0 unreachable: Connection refused"
 };

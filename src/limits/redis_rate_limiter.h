@@ -23,10 +23,10 @@ namespace ticketaid {
 
 struct RedisLimiterOptions {
   RedisUrl url;
-  bool deny_on_failure = false;      // redis.on_failure = "deny"
+  bool deny_on_failure = false;  // redis.on_failure = "deny"
   std::string key_prefix = "ticketaid:rl:";
-  std::size_t max_pending = 10000;   // queued decisions beyond this use the fallback
-  int max_backoff_ms = 30000;        // reconnect attempts back off up to this
+  std::size_t max_pending = 10000;  // queued decisions beyond this use the fallback
+  int max_backoff_ms = 30000;       // reconnect attempts back off up to this
 };
 
 std::unique_ptr<RateLimiter> make_redis_rate_limiter(RedisLimiterOptions options,

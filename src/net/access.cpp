@@ -69,11 +69,10 @@ Status rate_limited(const RateDecision& decision, int per_minute) {
 
 HttpReply rate_limited_reply(const RateDecision& decision, int per_minute) {
   const Status status = rate_limited(decision, per_minute);
-  HttpReply reply =
-      json_reply(429, {{"error",
-                        {{"code", "rate_limited"},
-                         {"message", status.message()},
-                         {"retryAfterMs", decision.retry_after_ms}}}});
+  HttpReply reply = json_reply(429, {{"error",
+                                      {{"code", "rate_limited"},
+                                       {"message", status.message()},
+                                       {"retryAfterMs", decision.retry_after_ms}}}});
   metrics().error(ErrorCode::rate_limited);
   reply.headers["Retry-After"] = std::to_string((decision.retry_after_ms + 999) / 1000);
   return reply;

@@ -302,13 +302,13 @@ void append_message(HttpRequest& request, const std::shared_ptr<HttpResponder>& 
   if (s) s = check_ids("", message_id, "");
   if (!s) return responder->reply(error_reply(s));
   metrics().messages_total.add();
-  blocking_reply(responder, context,
-                 [context, id = *id, role, content, message_id, who = request.identity] {
-    if (Status s = check_owner(*context, who, id); !s) return error_reply(s);
-    auto appended = context->chats.append(id, role, content, message_id);
-    if (!appended) return error_reply(appended.status());
-    return json_reply(appended->existed ? 200 : 201, message_json(appended->message));
-  });
+  blocking_reply(
+      responder, context, [context, id = *id, role, content, message_id, who = request.identity] {
+        if (Status s = check_owner(*context, who, id); !s) return error_reply(s);
+        auto appended = context->chats.append(id, role, content, message_id);
+        if (!appended) return error_reply(appended.status());
+        return json_reply(appended->existed ? 200 : 201, message_json(appended->message));
+      });
 }
 
 void list_messages(HttpRequest& request, const std::shared_ptr<HttpResponder>& responder,
@@ -317,12 +317,13 @@ void list_messages(HttpRequest& request, const std::shared_ptr<HttpResponder>& r
   if (!id) return;
   auto page = parse_page(request);
   if (!page) return responder->reply(error_reply(page.status()));
-  blocking_reply(responder, context, [context, id = *id, page = page.value(), who = request.identity] {
-    auto session = context->chats.find_session(id);
-    if (!session) return error_reply(session.status());
-    if (Status s = check_user(who, session->user_id); !s) return error_reply(s);
-    return messages_page(*context, id, page);
-  });
+  blocking_reply(responder, context,
+                 [context, id = *id, page = page.value(), who = request.identity] {
+                   auto session = context->chats.find_session(id);
+                   if (!session) return error_reply(session.status());
+                   if (Status s = check_user(who, session->user_id); !s) return error_reply(s);
+                   return messages_page(*context, id, page);
+                 });
 }
 
 void ticket_conversation(HttpRequest& request, const std::shared_ptr<HttpResponder>& responder,

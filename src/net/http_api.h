@@ -41,8 +41,8 @@ struct HttpRequest {
   std::string authorization;
   std::string cookie;
   std::string forwarded_for;
-  std::string peer;    // the TCP peer
-  Identity identity;   // set by the router once the request is admitted
+  std::string peer;   // the TCP peer
+  Identity identity;  // set by the router once the request is admitted
 };
 
 struct HttpReply {

@@ -172,8 +172,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     view.host = std::string(sv(request[http::field::host]));
     view.authorization = std::string(sv(request[http::field::authorization]));
     view.cookie = std::string(sv(request[http::field::cookie]));
-    view.client_address = client_address_of(
-        {view.peer, view.forwarded_for, {}, {}, {}, {}, {}}, *context_->settings());
+    view.client_address = client_address_of({view.peer, view.forwarded_for, {}, {}, {}, {}, {}},
+                                            *context_->settings());
 
     stream_.expires_never();  // a handler may wait for a whole generation
     responder_ = std::make_shared<Responder>(weak_from_this());
@@ -253,8 +253,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                              query_token};
     const std::string client = client_address_of(facts, *settings);
     WebsocketAdmission admission;
-    auto identity = admit(facts, client, /*public_route=*/false, *settings,
-                          context_->authenticator);
+    auto identity =
+        admit(facts, client, /*public_route=*/false, *settings, context_->authenticator);
     if (!identity && identity.status().code() == ErrorCode::forbidden) {
       return answer_now(error_reply(identity.status()));
     }
@@ -263,9 +263,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       admission.close_reason = identity.status().message();
     } else {
       admission.identity = std::move(identity.value());
-      auto place = context_->connections.admit(admission.identity.user,
-                                               settings->limits_max_connections,
-                                               settings->limits_max_connections_per_user);
+      auto place =
+          context_->connections.admit(admission.identity.user, settings->limits_max_connections,
+                                      settings->limits_max_connections_per_user);
       if (place.refusal == ConnectionRegistry::Refusal::total) {
         return answer_now(
             error_reply(503, ErrorCode::busy, "too many connections; try again later"));

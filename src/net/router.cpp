@@ -32,7 +32,8 @@ constexpr std::array kRoutes{
     Route{"GET", "/api/models", handlers::list_models},
     Route{"GET", "/api/tickets", handlers::list_tickets},
     Route{"GET", "/api/tickets/{ticketId}/ai-session", handlers::get_ticket_session},
-    Route{"POST", "/api/tickets/{ticketId}/ai-session", handlers::post_ticket_session, Access::model_work},
+    Route{"POST", "/api/tickets/{ticketId}/ai-session", handlers::post_ticket_session,
+          Access::model_work},
     Route{"DELETE", "/api/tickets/{ticketId}/ai-session", handlers::delete_ticket_session},
     Route{"GET", "/api/tickets/{ticketId}/ai-session/revisions", handlers::list_ticket_revisions},
     Route{"GET", "/api/tickets/{ticketId}/conversation", handlers::ticket_conversation},
@@ -104,8 +105,8 @@ void admit_and_handle(const Route& route, HttpRequest request,
                       const std::shared_ptr<HttpResponder>& responder,
                       const std::shared_ptr<const ServerContext>& context) {
   const auto settings = context->settings();
-  const RequestFacts facts{request.peer,          request.forwarded_for, request.origin,
-                           request.host,          request.authorization, request.cookie,
+  const RequestFacts facts{request.peer,      request.forwarded_for, request.origin,
+                           request.host,      request.authorization, request.cookie,
                            /*query_token=*/{}};
   auto identity = admit(facts, request.client_address, route.access == Access::open, *settings,
                         context->authenticator);

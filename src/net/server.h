@@ -19,8 +19,8 @@
 #include "limits/auth.h"
 #include "limits/connection_registry.h"
 #include "limits/rate_limiter.h"
-#include "net/socket_hub.h"
 #include "llm/llm_client.h"
+#include "net/socket_hub.h"
 #include "store/store.h"
 #include "util/status.h"
 

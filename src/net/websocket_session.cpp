@@ -97,8 +97,8 @@ class WebsocketSession : public ClosableSocket,
       // An unknown session is left to the chat service, which answers not_found; a
       // store that cannot answer admits nobody.
       const bool known = found.is_ok();
-      const bool allowed = known && (!found.value() || self->admission_.identity.may_access(
-                                                           found.value()->user_id));
+      const bool allowed =
+          known && (!found.value() || self->admission_.identity.may_access(found.value()->user_id));
       asio::post(self->ws_.get_executor(), [self, known, allowed] {
         if (!known) {
           return self->close_with(websocket::close_code::internal_error,
@@ -130,7 +130,8 @@ class WebsocketSession : public ClosableSocket,
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     auto parsed = parse_ticket_message(text);
-    if (parsed && counts_for_rate(parsed.value())) return rate_then_handle(std::move(parsed.value()));
+    if (parsed && counts_for_rate(parsed.value()))
+      return rate_then_handle(std::move(parsed.value()));
     if (!parsed) {
       send(frames::error(parsed.status()));
     } else {
@@ -151,17 +152,18 @@ class WebsocketSession : public ClosableSocket,
     take_rate(*context_, admission_.identity,
               [self = shared_from_this(), message = std::move(message),
                per_minute](RateDecision decision) mutable {
-                asio::post(self->ws_.get_executor(), [self, message = std::move(message), decision,
-                                                      per_minute]() mutable {
-                  if (self->closing_) return;  // the client left while the limiter decided
-                  if (decision.allowed) {
-                    std::visit([&](auto& m) { self->handle(m); }, message);
-                  } else {
-                    self->send(frames::error(rate_limited(decision, per_minute),
-                                             decision.retry_after_ms));
-                  }
-                  if (!self->closing_) self->do_read();
-                });
+                asio::post(self->ws_.get_executor(),
+                           [self, message = std::move(message), decision, per_minute]() mutable {
+                             if (self->closing_)
+                               return;  // the client left while the limiter decided
+                             if (decision.allowed) {
+                               std::visit([&](auto& m) { self->handle(m); }, message);
+                             } else {
+                               self->send(frames::error(rate_limited(decision, per_minute),
+                                                        decision.retry_after_ms));
+                             }
+                             if (!self->closing_) self->do_read();
+                           });
               });
   }
 
@@ -255,8 +257,10 @@ class WebsocketSession : public ClosableSocket,
     timeout.handshake_timeout = kCloseTimeout;  // a peer that never answers the close
     ws_.set_option(timeout);
     // A close reason is at most 123 bytes (RFC 6455 §5.5).
-    ws_.async_close(websocket::close_reason(code, beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123))),
-                    [self = shared_from_this()](error_code) {});
+    ws_.async_close(
+        websocket::close_reason(
+            code, beast::string_view(reason.data(), std::min<std::size_t>(reason.size(), 123))),
+        [self = shared_from_this()](error_code) {});
   }
 
   void fail(error_code ec, const char* what) {

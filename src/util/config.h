@@ -103,7 +103,7 @@ struct Settings {
   std::string auth_cookie_name = "ticketaid_token";
 
   // redis
-  std::string redis_url;                  // empty: rate limits stay in this process
+  std::string redis_url;                   // empty: rate limits stay in this process
   std::string redis_on_failure = "local";  // "local" or "deny"
 
   // log

@@ -370,8 +370,10 @@ const std::vector<KeySpec>& table_of_keys() {
            "redis://[:password@]host[:port][/db][?timeout_ms=N] of a Redis that shares rate "
            "limits between nodes; empty keeps limits in this process. rediss:// (TLS) is not "
            "supported.")
-          .checked(normalize_redis_url, "a redis:// URL such as redis://:password@127.0.0.1:6379/0 (rediss://, TLS, is not "
-                   "supported)")
+          .checked(
+              normalize_redis_url,
+              "a redis:// URL such as redis://:password@127.0.0.1:6379/0 (rediss://, TLS, is not "
+              "supported)")
           .legacy("REDIS_URL")
           .hidden()
           .sample("redis://:password@127.0.0.1:6379/0"),

@@ -54,7 +54,7 @@ struct KeySpec {
   Normalize normalize = nullptr;                   // text
   std::string_view allowed = {};     // text: what normalize accepts ("an http:// URL")
   std::string_view legacy_env = {};  // an older environment name for this key
-  bool secret = false;  // a password or key: never shown in messages or logs
+  bool secret = false;               // a password or key: never shown in messages or logs
   // When the default is worked out at load time (storage.path): what it is, and an
   // example value for the commented-out line in the rendered file.
   std::string_view computed_default = {};

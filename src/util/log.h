@@ -18,5 +18,4 @@ bool set_log_level(std::string_view level);
 // `sink`: where the lines go instead of standard error (the journal), or null.
 void init_logging(std::string_view level, spdlog::sink_ptr sink = nullptr);
 
-
 }  // namespace ticketaid

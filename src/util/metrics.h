@@ -97,9 +97,9 @@ Metrics& metrics();
 struct LiveGauges {
   int64_t queue_depth = 0;
   int64_t active_generations = 0;
-  int64_t websockets_open = 0;          // counted against limits.max_connections
-  bool redis_limiter = false;           // rate limits are kept in Redis
-  bool rate_limiter_degraded = false;   // ... and Redis is unreachable: the fallback decides
+  int64_t websockets_open = 0;         // counted against limits.max_connections
+  bool redis_limiter = false;          // rate limits are kept in Redis
+  bool rate_limiter_degraded = false;  // ... and Redis is unreachable: the fallback decides
 };
 
 std::string render_prometheus(const Metrics& m, const LiveGauges& live);

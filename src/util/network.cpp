@@ -41,8 +41,8 @@ std::optional<Network> parse_network(std::string_view text) {
     const std::string_view digits = text.substr(slash + 1);
     int prefix = -1;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
-        prefix < 0 || prefix > max_prefix) {
+    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || prefix < 0 ||
+        prefix > max_prefix) {
       return std::nullopt;
     }
     network.prefix = prefix;

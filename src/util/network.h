@@ -13,9 +13,9 @@
 namespace ticketaid {
 
 struct Network {
-  int family = 0;                      // AF_INET or AF_INET6
+  int family = 0;                        // AF_INET or AF_INET6
   std::array<std::uint8_t, 16> bytes{};  // the address, 4 or 16 bytes used
-  int prefix = 0;                      // leading bits that must match
+  int prefix = 0;                        // leading bits that must match
 };
 
 // "10.0.0.0/8", "192.168.1.7" (a /32), "::1", "fd00::/8"; nullopt when not valid.

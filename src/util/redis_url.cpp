@@ -52,8 +52,9 @@ std::string RedisUrl::display() const {
 
 Result<RedisUrl> parse_redis_url(std::string_view url) {
   if (url.starts_with("rediss://")) {
-    return bad("rediss:// (TLS) is not supported by this build's hiredis; reach a remote Redis "
-               "through a TLS tunnel and use redis://");
+    return bad(
+        "rediss:// (TLS) is not supported by this build's hiredis; reach a remote Redis "
+        "through a TLS tunnel and use redis://");
   }
   if (!url.starts_with("redis://")) return bad("must start with redis://");
   std::string_view rest = url.substr(8);
@@ -75,7 +76,7 @@ Result<RedisUrl> parse_redis_url(std::string_view url) {
     const std::size_t colon = userinfo.find(':');
     auto user = percent_decode(userinfo.substr(0, colon));
     auto password = percent_decode(colon == std::string_view::npos ? std::string_view()
-                                                                     : userinfo.substr(colon + 1));
+                                                                   : userinfo.substr(colon + 1));
     if (!user || !password) return bad("a bad %-escape in the user or password");
     out.username = std::move(*user);
     out.password = std::move(*password);

@@ -161,10 +161,10 @@ TEST_F(Auth, ChatSessionsBelongToTheirUser) {
   EXPECT_EQ(call("GET", "/api/sessions/" + id, bob).status, 403);
   EXPECT_EQ(call("GET", "/api/sessions/" + id, admin).status, 200);
   EXPECT_EQ(call("GET", "/api/sessions/" + id + "/messages", bob).status, 403);
-  EXPECT_EQ(call("POST", "/api/sessions/" + id + "/messages", bob,
-                 {{"role", "user"}, {"content", "hi"}})
-                .status,
-            403);
+  EXPECT_EQ(
+      call("POST", "/api/sessions/" + id + "/messages", bob, {{"role", "user"}, {"content", "hi"}})
+          .status,
+      403);
   EXPECT_EQ(call("POST", "/api/chat/session", bob, {{"sessionId", id}, {"message", "hi"}}).status,
             403);
   EXPECT_EQ(call("GET", "/api/users/alice/sessions", bob).status, 403);

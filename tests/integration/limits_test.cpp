@@ -173,15 +173,15 @@ TEST_F(Limits, RateLimitOverHttpAnswers429WithRetryAfterAndSharesTheBucket) {
   ASSERT_TRUE(connect(client, "/api/websocket/chat/T-1").upgraded);
   EXPECT_EQ(ask(client, "vpn is down").value("type", ""), "done");
   for (int i = 0; i < 2; ++i) {
-    auto posted = http_post(daemon_->port(), "/api/tickets/T-1/ai-session",
-                            {{"ticketBody", "vpn is down"}});
+    auto posted =
+        http_post(daemon_->port(), "/api/tickets/T-1/ai-session", {{"ticketBody", "vpn is down"}});
     EXPECT_EQ(posted.status, 200) << posted.describe();
   }
   for (int i = 0; i < 5; ++i) {  // GETs do not count
     EXPECT_EQ(http_get(daemon_->port(), "/api/tickets/T-1/ai-session").status, 200);
   }
-  auto refused = http_post(daemon_->port(), "/api/tickets/T-1/ai-session",
-                           {{"ticketBody", "vpn is down"}});
+  auto refused =
+      http_post(daemon_->port(), "/api/tickets/T-1/ai-session", {{"ticketBody", "vpn is down"}});
   EXPECT_EQ(refused.status, 429) << refused.describe();
   EXPECT_EQ(refused.error_code(), "rate_limited");
   const std::string retry_after = refused.header("Retry-After");
@@ -199,8 +199,8 @@ TEST_F(Limits, OversizedBodyGets413AndOversizedHeadersGet431) {
                         json({{"ticketBody", std::string(4096, 'x')}}).dump());
   EXPECT_EQ(body.status, 413) << body.describe();
   EXPECT_EQ(body.error_code(), "too_large");
-  auto headers = http_call(daemon_->port(), "GET", "/health", "",
-                           {{"X-Padding", std::string(4096, 'y')}});
+  auto headers =
+      http_call(daemon_->port(), "GET", "/health", "", {{"X-Padding", std::string(4096, 'y')}});
   EXPECT_EQ(headers.status, 431) << headers.describe();
   EXPECT_EQ(http_get(daemon_->port(), "/health").status, 200);  // nothing else broken
 }
@@ -228,20 +228,21 @@ TEST_F(Limits, AForeignOriginGets403BeforeTheUpgradeAndOnRest) {
   EXPECT_FALSE(refused.upgraded);
   EXPECT_EQ(refused.http_status, 403);
   EXPECT_NE(refused.body.find("forbidden"), std::string::npos) << refused.body;
-  auto rest = http_call(daemon_->port(), "GET", "/api/tickets", "",
-                        {{"Origin", "http://evil.example"}});
+  auto rest =
+      http_call(daemon_->port(), "GET", "/api/tickets", "", {{"Origin", "http://evil.example"}});
   EXPECT_EQ(rest.status, 403) << rest.describe();
   // Its own origin (the Host the browser used) and no Origin at all are fine.
   WsClient own;
-  EXPECT_TRUE(connect(own, "/api/websocket/chat/T-1",
-                      {{"Origin", "http://" + daemon_->host_port()}})
-                  .upgraded);
+  EXPECT_TRUE(
+      connect(own, "/api/websocket/chat/T-1", {{"Origin", "http://" + daemon_->host_port()}})
+          .upgraded);
   WsClient script;
   EXPECT_TRUE(connect(script, "/api/websocket/chat/T-1").upgraded);
 }
 
 TEST_F(Limits, AnAllowedOriginMayConnect) {
-  start_daemon({}, {{"TICKETAID_SERVER_ALLOWED_ORIGINS", "https://desk.example, https://b.example"}});
+  start_daemon({},
+               {{"TICKETAID_SERVER_ALLOWED_ORIGINS", "https://desk.example, https://b.example"}});
   WsClient desk;
   EXPECT_TRUE(
       connect(desk, "/api/websocket/chat/T-1", {{"Origin", "https://desk.example"}}).upgraded);
@@ -286,9 +287,9 @@ TEST_F(Limits, AHostNameThatIsNotTheDaemonsGets403AgainstDnsRebinding) {
   auto rebound = http_call(daemon_->port(), "GET", "/api/tickets", "",
                            {{"Host", "evil.example:" + std::to_string(daemon_->port())}});
   EXPECT_EQ(rebound.status, 403) << rebound.describe();
-  EXPECT_EQ(http_call(daemon_->port(), "GET", "/api/tickets", "", {{"Host", "desk-ai.example"}})
-                .status,
-            200);
+  EXPECT_EQ(
+      http_call(daemon_->port(), "GET", "/api/tickets", "", {{"Host", "desk-ai.example"}}).status,
+      200);
   EXPECT_EQ(http_get(daemon_->port(), "/api/tickets").status, 200);  // Host: 127.0.0.1:PORT
 }
 
@@ -296,7 +297,7 @@ TEST_F(Limits, EveryForwardedForLineIsReadSoAForgedFirstLineChangesNothing) {
   start_daemon({}, {{"TICKETAID_RATE_LIMIT_MESSAGES_PER_MINUTE", "1"},
                     {"TICKETAID_SERVER_TRUSTED_PROXIES", "127.0.0.1"}});
   auto post_as = [&](const std::string& forged) {
-    httplib::Headers headers = {{"X-Forwarded-For", forged},  // the client's own line
+    httplib::Headers headers = {{"X-Forwarded-For", forged},          // the client's own line
                                 {"X-Forwarded-For", "203.0.113.9"}};  // the proxy's line
     return http_call(daemon_->port(), "POST", "/api/tickets/T-1/ai-session",
                      json({{"ticketBody", "no sound"}}).dump(), headers)

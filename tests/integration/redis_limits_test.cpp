@@ -25,8 +25,7 @@ class RedisLimits : public DaemonTest {
   }
 
   static int post_ticket(int port) {
-    return http_post(port, "/api/tickets/T-1/ai-session", {{"ticketBody", "disk is full"}})
-        .status;
+    return http_post(port, "/api/tickets/T-1/ai-session", {{"ticketBody", "disk is full"}}).status;
   }
 
   static int64_t gauge(int port, const std::string& name) {
@@ -38,7 +37,8 @@ class RedisLimits : public DaemonTest {
 
   static std::size_t count(const std::string& text, const std::string& what) {
     std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+      ++n;
     return n;
   }
 
@@ -111,8 +111,7 @@ TEST_F(RedisLimits, RedisDownWithDenyRefusesModelWorkAndMakesTheNodeNotReady) {
   EXPECT_EQ(ready.status, 503) << ready.describe();
 
   if (!redis_.start()) return;
-  EXPECT_TRUE(wait_until([&] { return post_ticket(port) == 200; }, 40s))
-      << daemon_->stderr_text();
+  EXPECT_TRUE(wait_until([&] { return post_ticket(port) == 200; }, 40s)) << daemon_->stderr_text();
   EXPECT_EQ(http_get(port, "/ready").status, 200);
 }
 

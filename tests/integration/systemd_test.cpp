@@ -376,10 +376,16 @@ TEST_F(Systemd, UnderSystemdEventsGoToTheJournalWithAPriorityAndTheTicketId) {
   options.ollama_url = fake_.url();
   options.journal_stream = true;
   options.env = {{"TICKETAID_LIMITS_MAX_CONNECTIONS_PER_USER", "100"}};
-  options.wrapper = {"/usr/bin/unshare", "--mount", "--", "/bin/sh", "-ec",
+  options.wrapper = {"/usr/bin/unshare",
+                     "--mount",
+                     "--",
+                     "/bin/sh",
+                     "-ec",
                      "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/journal && "
-                     "mount --bind " + journal_dir.string() + " /run/systemd/journal && "
-                     "exec \"$0\" \"$@\""};
+                     "mount --bind " +
+                         journal_dir.string() +
+                         " /run/systemd/journal && "
+                         "exec \"$0\" \"$@\""};
   DaemonProcess daemon(options);
   ASSERT_TRUE(daemon.start()) << daemon.error() << daemon.stderr_text();
 
@@ -422,8 +428,7 @@ TEST_F(Systemd, SocketActivatedThroughSystemdSocketActivate) {
   DaemonOptions options;
   options.db_path = db_path();
   options.ollama_url = fake_.url();
-  options.wrapper = {"/usr/bin/systemd-socket-activate", "-l",
-                     "127.0.0.1:" + std::to_string(port)};
+  options.wrapper = {"/usr/bin/systemd-socket-activate", "-l", "127.0.0.1:" + std::to_string(port)};
   DaemonProcess daemon(options);
   // The daemon starts with the first connection: make it from another thread.
   HttpResult health;
