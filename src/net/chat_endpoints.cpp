@@ -96,15 +96,6 @@ Status check_owner(const ServerContext& context, const Identity& who, const std:
   return check_user(who, found.value()->user_id);
 }
 
-// Runs work() on the blocking executor and replies with what it returns.
-template <class Work>
-void blocking_reply(const std::shared_ptr<HttpResponder>& responder,
-                    const std::shared_ptr<const ServerContext>& context, Work work) {
-  context->blocking([responder, work = std::move(work)] {
-    if (!responder->closed()) responder->reply(work());
-  });
-}
-
 std::optional<std::string> session_id_of(const HttpRequest& request,
                                          const std::shared_ptr<HttpResponder>& responder,
                                          const char* param = "id") {

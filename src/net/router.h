@@ -17,6 +17,16 @@ namespace ticketaid {
 using HttpHandler = void (*)(HttpRequest& request, const std::shared_ptr<HttpResponder>& responder,
                              const std::shared_ptr<const ServerContext>& context);
 
+// Runs work() on the blocking executor (for answers that need the store or the
+// model) and replies with the HttpReply it returns, unless the client left meanwhile.
+template <class Work>
+void blocking_reply(const std::shared_ptr<HttpResponder>& responder,
+                    const std::shared_ptr<const ServerContext>& context, Work work) {
+  context->blocking([responder, work = std::move(work)]() mutable {
+    if (!responder->closed()) responder->reply(work());
+  });
+}
+
 void dispatch_http(HttpRequest request, const std::shared_ptr<HttpResponder>& responder,
                    const std::shared_ptr<const ServerContext>& context);
 

@@ -44,16 +44,6 @@ std::optional<std::string> ticket_id_of(const HttpRequest& request,
   return id;
 }
 
-// Runs work(store) on the blocking executor and replies with what it returns.
-template <class Work>
-void with_store(const std::shared_ptr<HttpResponder>& responder,
-                const std::shared_ptr<const ServerContext>& context, Work work) {
-  context->blocking([responder, context, work = std::move(work)] {
-    if (responder->closed()) return;
-    responder->reply(work(context->store));
-  });
-}
-
 // Writes each frame as one NDJSON line; the client leaving detaches it.
 class NdjsonSink final : public ReplySink {
  public:
@@ -85,7 +75,7 @@ class WaitingSink final : public ReplySink {
           Status::error(code.value_or(ErrorCode::internal), message.value("message", ""))));
       return;
     }
-    with_store(responder_, context_, [id = ticket_id_](Store& store) {
+    blocking_reply(responder_, context_, [&store = context_->store, id = ticket_id_] {
       auto session = store.find_ticket_session(id);
       if (!session) return error_reply(session.status());
       if (!session.value()) {
@@ -113,7 +103,7 @@ void get_ticket_session(HttpRequest& request, const std::shared_ptr<HttpResponde
                         const std::shared_ptr<const ServerContext>& context) {
   auto id = ticket_id_of(request, responder);
   if (!id) return;
-  with_store(responder, context, [id = *id](Store& store) {
+  blocking_reply(responder, context, [&store = context->store, id = *id] {
     auto session = store.find_ticket_session(id);
     if (!session) return error_reply(session.status());
     if (!session.value()) {
@@ -129,7 +119,7 @@ void list_ticket_revisions(HttpRequest& request, const std::shared_ptr<HttpRespo
   if (!id) return;
   auto page = parse_page(request);
   if (!page) return responder->reply(error_reply(page.status()));
-  with_store(responder, context, [id = *id, page = page.value()](Store& store) {
+  blocking_reply(responder, context, [&store = context->store, id = *id, page = page.value()] {
     auto current = store.find_ticket_session(id);
     if (!current) return error_reply(current.status());
     if (!current.value()) {
@@ -160,7 +150,7 @@ void list_tickets(HttpRequest& request, const std::shared_ptr<HttpResponder>& re
           "status must be one of generating, complete, failed, interrupted, cancelled"));
     }
   }
-  with_store(responder, context, [status, page = page.value()](Store& store) {
+  blocking_reply(responder, context, [&store = context->store, status, page = page.value()] {
     auto found = store.list_ticket_sessions(status, page.limit, page.offset);
     if (!found) return error_reply(found.status());
     json items = json::array();
@@ -174,7 +164,7 @@ void delete_ticket_session(HttpRequest& request, const std::shared_ptr<HttpRespo
                            const std::shared_ptr<const ServerContext>& context) {
   auto id = ticket_id_of(request, responder);
   if (!id) return;
-  with_store(responder, context, [id = *id](Store& store) {
+  blocking_reply(responder, context, [&store = context->store, id = *id] {
     auto deleted = store.delete_ticket_session(id);
     if (!deleted) return error_reply(deleted.status());
     if (!deleted.value()) {
