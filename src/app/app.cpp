@@ -6,6 +6,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -249,6 +251,20 @@ std::unique_ptr<RateLimiter> make_rate_limiter(const Settings& settings) {
 
 int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);
+  // SIGTERM, SIGINT and SIGHUP are taken only by the I/O threads (asio's signal_set
+  // notes them there). Every other thread starts with them blocked, so the kernel
+  // never hands one to a thread that may sleep without end, such as the store's
+  // writer; a sanitizer, which runs handlers only when the thread wakes, would
+  // otherwise sit on a stop request.
+  const sigset_t control_signals = [] {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signal : {SIGTERM, SIGINT, SIGHUP}) {
+      sigaddset(&set, signal);
+    }
+    return set;
+  }();
+  pthread_sigmask(SIG_BLOCK, &control_signals, nullptr);
   spdlog::info("{}", service_manager::raise_open_files_limit());
   SettingsHolder holder(initial);
   const Settings& settings = *initial;
@@ -352,7 +368,10 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   auto work = asio::make_work_guard(ioc);
   std::vector<std::thread> threads;
   for (int i = 0; i < io_threads; ++i)
-    threads.emplace_back([&ioc] { ioc.run(); });
+    threads.emplace_back([&ioc, &control_signals] {
+      pthread_sigmask(SIG_UNBLOCK, &control_signals, nullptr);
+      ioc.run();
+    });
 
   // The database is open and the listener bound: ready.
   service_manager::notify("READY=1\nSTATUS=serving on " + address);
