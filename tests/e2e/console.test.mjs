@@ -2,10 +2,11 @@
 // streaming, the cache, regenerate, cancel, follow-ups, the queue, a POSTed ticket,
 // copy, and screenshots in light, dark and tablet widths.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  answerOf, launchBrowser, openPage, screenshot, startDaemon, startFakeOllama, waitFor,
+  answerOf, openPage, screenshot, waitFor,
+  useStack,
 } from './support/harness.mjs';
 
 const ANSWER = [
@@ -21,34 +22,22 @@ const ANSWER = [
   '3. If it persists, check that the toner cartridge is seated.',
 ].join('\n');
 
-let fake;
-let daemon;
-let browser;
-
-before(async () => {
-  fake = await startFakeOllama();
+const stack = useStack({
   // One generation at a time, so that a second ticket waits in line.
-  daemon = await startDaemon({ ollamaUrl: fake.url, env: { TICKETAID_GENERATION_MAX_PARALLEL: '1' } });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await daemon?.stop();
-  await fake?.stop();
+  env: { TICKETAID_GENERATION_MAX_PARALLEL: '1' },
 });
 
 async function rest(path, init) {
-  const response = await fetch(`${daemon.url}${path}`, init);
+  const response = await fetch(`${stack.daemon.url}${path}`, init);
   return { status: response.status, body: await response.json().catch(() => null) };
 }
 
 describe('the ticket console', () => {
   test('a new ticket streams in: the text grows over several observations', async () => {
     // About 60 tokens, 60 ms apart: some 3.5 s of streaming to watch.
-    await fake.script({ reply: ANSWER, tokenDelayMs: 60 });
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/`);
+    await stack.fake.script({ reply: ANSWER, tokenDelayMs: 60 });
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/`);
 
     // Keyboard only: the id field has the focus, Tab moves to the text, Ctrl+Enter opens.
     await waitFor(() => page.evaluate(() => document.activeElement?.id === 'ticket-id'), { message: 'focus on the id' });
@@ -98,16 +87,16 @@ describe('the ticket console', () => {
 
   test('reload: the answer comes from the cache and the badge says so', async () => {
     await waitFor(async () => (await rest('/api/tickets/4711/ai-session')).body?.status === 'complete', { message: 'a stored answer' });
-    const { page, problems } = await openPage(browser);
+    const { page, problems } = await openPage(stack.browser);
     const hitsBefore = (await rest('/ws/status')).body.stats.cache_hits;
-    await page.goto(`${daemon.url}/tickets/4711?body=${encodeURIComponent('Printer on floor 3 prints blank pages')}`);
+    await page.goto(`${stack.daemon.url}/tickets/4711?body=${encodeURIComponent('Printer on floor 3 prints blank pages')}`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the cached answer' });
     assert.match(await page.locator('#badge').innerText(), /^cached · \S/);
     assert.match((await answerOf(page)).text, /toner cartridge is seated/);
     assert.equal((await rest('/ws/status')).body.stats.cache_hits, hitsBefore + 1);
 
     // The bare ticket address reads the text back from the stored answer.
-    await page.goto(`${daemon.url}/tickets/4711`);
+    await page.goto(`${stack.daemon.url}/tickets/4711`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the cached answer' });
     assert.match(await page.locator('#badge').innerText(), /^cached · /);
     assert.equal(await page.locator('#ticket-body').inputValue(), 'Printer on floor 3 prints blank pages');
@@ -120,8 +109,8 @@ describe('the ticket console', () => {
       ['console-dark', { colorScheme: 'dark' }],
       ['console-tablet', { viewport: { width: 820, height: 1180 } }],
     ]) {
-      const { page, problems } = await openPage(browser, options);
-      await page.goto(`${daemon.url}/tickets/4711`);
+      const { page, problems } = await openPage(stack.browser, options);
+      await page.goto(`${stack.daemon.url}/tickets/4711`);
       await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer' });
       if (options.colorScheme === 'dark') {
         const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -140,10 +129,10 @@ describe('the ticket console', () => {
   });
 
   test('regenerate: a new answer, and the old one stays as an earlier revision', async () => {
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/tickets/4711`);
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/tickets/4711`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the cached answer' });
-    await fake.script({ reply: 'A newer idea: **update the printer driver** to version 5.2.', tokenDelayMs: 10 });
+    await stack.fake.script({ reply: 'A newer idea: **update the printer driver** to version 5.2.', tokenDelayMs: 10 });
     await page.getByRole('button', { name: 'Regenerate' }).click();
     await waitFor(async () => {
       const a = await answerOf(page);
@@ -165,10 +154,10 @@ describe('the ticket console', () => {
   });
 
   test('a follow-up question is answered in the ticket\'s conversation', async () => {
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/tickets/4711`);
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/tickets/4711`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer' });
-    await fake.script({ reply: 'Driver **5.2** came out in March; take it from the vendor\'s site.', tokenDelayMs: 15 });
+    await stack.fake.script({ reply: 'Driver **5.2** came out in March; take it from the vendor\'s site.', tokenDelayMs: 15 });
     await page.getByLabel('Ask about this ticket').fill('Which driver version fixes it?');
     await page.getByRole('button', { name: 'Ask', exact: true }).click();
     const reply = page.locator('#thread li.assistant').last();
@@ -186,9 +175,9 @@ describe('the ticket console', () => {
   });
 
   test('cancel stops the answer; it can then be asked again', async () => {
-    await fake.script({ reply: 'Check the network cable, then the switch port, then the DHCP lease.', tokenDelayMs: 5, fault: 'stall_after_tokens', faultAfterTokens: 4 });
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/tickets/4712?body=${encodeURIComponent('No network on desk 12')}`);
+    await stack.fake.script({ reply: 'Check the network cable, then the switch port, then the DHCP lease.', tokenDelayMs: 5, fault: 'stall_after_tokens', faultAfterTokens: 4 });
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/tickets/4712?body=${encodeURIComponent('No network on desk 12')}`);
     await waitFor(async () => (await answerOf(page)).text.includes('Check the network'), { message: 'the first words' });
     await page.getByRole('button', { name: 'Cancel' }).click();
     await waitFor(async () => (await answerOf(page)).state === 'cancelled', { message: 'cancelled' });
@@ -196,7 +185,7 @@ describe('the ticket console', () => {
     assert.equal(await page.locator('#badge').innerText(), 'cancelled');
     await waitFor(async () => (await rest('/api/tickets/4712/ai-session')).body?.status === 'cancelled', { message: 'the session marked cancelled' });
 
-    await fake.script({ reply: 'Check the network cable first.', tokenDelayMs: 5 });
+    await stack.fake.script({ reply: 'Check the network cable first.', tokenDelayMs: 5 });
     await page.getByRole('button', { name: 'Ask again' }).click();
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer asked again' });
     assert.equal((await answerOf(page)).text, 'Check the network cable first.');
@@ -206,19 +195,19 @@ describe('the ticket console', () => {
   });
 
   test('while the model is busy, the queue position shows', async () => {
-    await fake.script({ reply: 'First ticket answer, slowly.', fault: 'stall_after_tokens', faultAfterTokens: 2 });
-    const first = await openPage(browser);
-    await first.page.goto(`${daemon.url}/tickets/q1?body=first`);
+    await stack.fake.script({ reply: 'First ticket answer, slowly.', fault: 'stall_after_tokens', faultAfterTokens: 2 });
+    const first = await openPage(stack.browser);
+    await first.page.goto(`${stack.daemon.url}/tickets/q1?body=first`);
     await waitFor(async () => (await answerOf(first.page)).state === 'streaming', { message: 'the first ticket streaming' });
 
-    const second = await openPage(browser);
-    await second.page.goto(`${daemon.url}/tickets/q2?body=second`);
+    const second = await openPage(stack.browser);
+    await second.page.goto(`${stack.daemon.url}/tickets/q2?body=second`);
     await waitFor(async () => second.page.locator('#queue').isVisible(), { message: 'the queue notice' });
     assert.equal(await second.page.locator('#queue-text').innerText(), 'Waiting for the model: next in line.');
     await screenshot(second.page, 'console-queued');
 
-    await fake.script({ reply: 'Second ticket answer.' });
-    await fake.release();
+    await stack.fake.script({ reply: 'Second ticket answer.' });
+    await stack.fake.release();
     await waitFor(async () => (await answerOf(first.page)).state === 'done', { message: 'the first answer' });
     await waitFor(async () => (await answerOf(second.page)).state === 'done', { message: 'the second answer' });
     assert.equal((await answerOf(second.page)).text, 'Second ticket answer.');
@@ -229,9 +218,9 @@ describe('the ticket console', () => {
   });
 
   test('a helpdesk form POSTs a long ticket text', async () => {
-    await fake.script({ reply: 'Long tickets are answered too.' });
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/`);
+    await stack.fake.script({ reply: 'Long tickets are answered too.' });
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/`);
     const long = `The VPN drops every few minutes. "Quotes" & <angle brackets>.\n${'Log line. '.repeat(400)}`;
     // As a helpdesk page would: a plain form, method POST, field "body".
     await page.evaluate(({ text }) => {
@@ -262,9 +251,9 @@ describe('the ticket console', () => {
   });
 
   test('copy puts the answer\'s Markdown on the clipboard', async () => {
-    const { context, page, problems } = await openPage(browser);
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: daemon.url });
-    await page.goto(`${daemon.url}/tickets/4712?body=${encodeURIComponent('No network on desk 12')}`);
+    const { context, page, problems } = await openPage(stack.browser);
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.daemon.url });
+    await page.goto(`${stack.daemon.url}/tickets/4712?body=${encodeURIComponent('No network on desk 12')}`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer' });
     await page.getByRole('button', { name: 'Copy answer' }).click();
     await waitFor(async () => (await page.locator('#copy').innerText()) === 'Copied', { message: 'copied' });

@@ -2,30 +2,17 @@
 // search), chat (a multi-turn session), signing in when auth is on, and labels on
 // every form control. Screenshots of each page, light and dark.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  answerOf, launchBrowser, openPage, screenshot, startDaemon, startFakeOllama, waitFor,
+  answerOf, openPage, screenshot, startDaemon, waitFor,
+  useStack,
 } from './support/harness.mjs';
 
-let fake;
-let daemon;
-let browser;
-
-before(async () => {
-  fake = await startFakeOllama();
-  daemon = await startDaemon({ ollamaUrl: fake.url });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await daemon?.stop();
-  await fake?.stop();
-});
+const stack = useStack();
 
 // A ticket answered over REST (waits for the stored answer).
-async function answerTicket(id, body, base = daemon.url) {
+async function answerTicket(id, body, base = stack.daemon.url) {
   const r = await fetch(`${base}/api/tickets/${id}/ai-session`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -47,9 +34,9 @@ const number = async (page, selector) => Number((await page.locator(selector).in
 
 describe('the other pages', () => {
   test('status: Ollama, the models and live numbers, refreshed without a reload', async () => {
-    await fake.script({ reply: 'Status test answer with a few tokens in it.', tokenDelayMs: 5 });
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/status?refresh=300`);
+    await stack.fake.script({ reply: 'Status test answer with a few tokens in it.', tokenDelayMs: 5 });
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/status?refresh=300`);
     await waitFor(async () => Number(await page.locator('body').getAttribute('data-polls')) >= 2, { message: 'two polls' });
     assert.equal(await page.locator('#ollama-state').innerText(), 'Reachable');
     assert.equal(await page.locator('#ollama-version').innerText(), 'version 0.5.7');
@@ -70,15 +57,15 @@ describe('the other pages', () => {
     assert.ok(await page.locator('#connections-chart polyline').count() === 1, 'a chart is drawn');
 
     // An error shows up by its code.
-    await fetch(`${daemon.url}/api/tickets/bad%20id/ai-session`);
+    await fetch(`${stack.daemon.url}/api/tickets/bad%20id/ai-session`);
     await waitFor(async () => page.locator('#errors li[data-label="bad_request"]').isVisible(), { message: 'bad_request counted' });
     await screenshot(page, 'status-light');
     await assertLabelled(page);
     assert.deepEqual(await problems(), []);
     await page.context().close();
 
-    const dark = await openPage(browser, { colorScheme: 'dark' });
-    await dark.page.goto(`${daemon.url}/status?refresh=300`);
+    const dark = await openPage(stack.browser, { colorScheme: 'dark' });
+    await dark.page.goto(`${stack.daemon.url}/status?refresh=300`);
     await waitFor(async () => Number(await dark.page.locator('body').getAttribute('data-polls')) >= 3, { message: 'polls' });
     await waitFor(async () => (await dark.page.locator('#models').innerText()).includes('llama3.2'), { message: 'the models' });
     await screenshot(dark.page, 'status-dark');
@@ -87,12 +74,12 @@ describe('the other pages', () => {
   });
 
   test('history: ticket answers, paginated and searchable', async () => {
-    await fake.script({ reply: 'Answered.' });
+    await stack.fake.script({ reply: 'Answered.' });
     for (let i = 1; i <= 27; i += 1) {
       await answerTicket(`h-${String(i).padStart(2, '0')}`, i === 17 ? 'The scanner on floor 2 jams' : `Routine ticket number ${i}`);
     }
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/history`);
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/history`);
     const rows = page.locator('#ticket-rows tr');
     await waitFor(async () => (await rows.count()) === 25, { message: 'a first page of 25' });
     const total = Number(/of (\d+)$/.exec(await page.locator('#ticket-range').innerText())[1]);
@@ -116,8 +103,8 @@ describe('the other pages', () => {
   });
 
   test('chat: a multi-turn session, kept across a reload', async () => {
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/chat`);
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/chat`);
     await page.getByLabel('Your user id').fill('ana');
     await page.getByRole('button', { name: 'Show my chats' }).click();
     await waitFor(async () => (await page.locator('#sessions-note').innerText()) === 'No chats yet.', { message: 'no chats yet' });
@@ -130,7 +117,7 @@ describe('the other pages', () => {
       ['The VPN client says "certificate expired".', 'Renew the **certificate** from the portal.'],
       ['Where is the portal?', 'At https://portal.example, under *Devices*.'],
     ]) {
-      await fake.script({ reply, tokenDelayMs: 10 });
+      await stack.fake.script({ reply, tokenDelayMs: 10 });
       const n = await replies.count();
       await page.getByLabel('Message', { exact: true }).fill(question);
       await page.keyboard.press('Control+Enter');
@@ -150,7 +137,7 @@ describe('the other pages', () => {
     assert.deepEqual(await problems(), []);
     await page.context().close();
 
-    const dark = await openPage(browser, { colorScheme: 'dark' });
+    const dark = await openPage(stack.browser, { colorScheme: 'dark' });
     await dark.page.goto(page.url());
     await waitFor(async () => (await dark.page.locator('#chat-log li').count()) === 4, { message: 'the stored messages' });
     await screenshot(dark.page, 'chat-dark');
@@ -159,11 +146,11 @@ describe('the other pages', () => {
 
   test('with auth on: a token from the link or the sign-in field', async () => {
     const key = 'e2e-secret-key-0123456789';
-    const secured = await startDaemon({ ollamaUrl: fake.url, env: { TICKETAID_AUTH_MODE: 'api_key', TICKETAID_AUTH_API_KEYS: key } });
+    const secured = await startDaemon({ ollamaUrl: stack.fake.url, env: { TICKETAID_AUTH_MODE: 'api_key', TICKETAID_AUTH_API_KEYS: key } });
     try {
-      await fake.script({ reply: 'Signed-in answer.' });
+      await stack.fake.script({ reply: 'Signed-in answer.' });
       // No token: the page asks for one, and the answer waits for it.
-      const { page, problems } = await openPage(browser);
+      const { page, problems } = await openPage(stack.browser);
       await page.goto(`${secured.url}/tickets/auth-1?body=${encodeURIComponent('Locked out')}`);
       await page.locator('#auth-form').waitFor({ state: 'visible' });
       assert.equal(await page.locator('#auth-note').innerText(), 'Sign in with your access token.');
@@ -184,7 +171,7 @@ describe('the other pages', () => {
       await page.context().close();
 
       // From a helpdesk link: #token=..., which leaves the address bar at once.
-      const linked = await openPage(browser);
+      const linked = await openPage(stack.browser);
       await linked.page.goto(`${secured.url}/tickets/auth-1?body=${encodeURIComponent('Locked out')}#token=${key}`);
       await waitFor(async () => (await answerOf(linked.page)).state === 'done', { message: 'the cached answer' });
       assert.doesNotMatch(linked.page.url(), /token/);

@@ -2,52 +2,36 @@
 // the test controls), Ollama stopped and started again, a model that is not
 // installed, and the rate limit. Each ends in plain words and a retry that works.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  answerOf, launchBrowser, openPage, screenshot, startDaemon, startFakeOllama, startProxy, waitFor,
+  answerOf, openPage, screenshot, startDaemon, startFakeOllama, waitFor,
+  useStack,
 } from './support/harness.mjs';
 
 // Thirty distinct words: a chunk shown twice would show a word twice.
 const WORDS = Array.from({ length: 30 }, (_, i) => `word${String(i + 1).padStart(2, '0')}`);
 const ANSWER = WORDS.join(' ');
 
-let fake;
-let daemon;
-let proxy;
-let browser;
-
-before(async () => {
-  fake = await startFakeOllama();
-  daemon = await startDaemon({ ollamaUrl: fake.url });
-  proxy = await startProxy(daemon.port);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await proxy?.close();
-  await daemon?.stop();
-  await fake?.stop();
-});
+const stack = useStack({ proxy: true });
 
 const done = (page) => waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer' });
 
 describe('recovering from failures', () => {
   test('a connection cut mid-stream comes back; the text is complete and not doubled', async () => {
-    await fake.script({ reply: ANSWER, fault: 'stall_after_tokens', faultAfterTokens: 10 });
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${proxy.url}/tickets/cut-1?body=${encodeURIComponent('VPN drops every hour')}`);
+    await stack.fake.script({ reply: ANSWER, fault: 'stall_after_tokens', faultAfterTokens: 10 });
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.proxy.url}/tickets/cut-1?body=${encodeURIComponent('VPN drops every hour')}`);
     await waitFor(async () => (await answerOf(page)).text.includes('word10'), { message: 'ten words' });
 
-    proxy.cut();
+    stack.proxy.cut();
     // The page reconnects on its own and asks again; the single flight replays the
     // ten chunks it had, which the client library recognises by seq and skips.
     await waitFor(async () => (await page.locator('#conn').getAttribute('data-reconnects')) === '1', { message: 'a reconnect' });
     await waitFor(async () => (await answerOf(page)).replayed === 10, { message: 'the replay of ten chunks' });
     assert.equal((await answerOf(page)).state, 'streaming');
 
-    await fake.release();
+    await stack.fake.release();
     await done(page);
     const text = (await answerOf(page)).text;
     assert.equal(text, ANSWER);
@@ -58,21 +42,21 @@ describe('recovering from failures', () => {
   });
 
   test('a page away while the answer finished gets the stored answer when it is back', async () => {
-    await fake.script({ reply: ANSWER, fault: 'stall_after_tokens', faultAfterTokens: 5 });
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${proxy.url}/tickets/cut-2?body=${encodeURIComponent('Mail client hangs')}`);
+    await stack.fake.script({ reply: ANSWER, fault: 'stall_after_tokens', faultAfterTokens: 5 });
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.proxy.url}/tickets/cut-2?body=${encodeURIComponent('Mail client hangs')}`);
     await waitFor(async () => (await answerOf(page)).text.includes('word05'), { message: 'five words' });
     // The network stays down while the answer is finished and stored...
-    proxy.block(true);
-    proxy.cut();
+    stack.proxy.block(true);
+    stack.proxy.cut();
     await waitFor(async () => (await page.locator('#conn').getAttribute('data-state')) === 'reconnecting', { message: 'reconnecting' });
-    await fake.release();
+    await stack.fake.release();
     await waitFor(async () => {
-      const r = await fetch(`${daemon.url}/api/tickets/cut-2/ai-session`);
+      const r = await fetch(`${stack.daemon.url}/api/tickets/cut-2/ai-session`);
       return (await r.json()).status === 'complete';
     }, { message: 'the answer stored' });
     // ...then comes back: asked again, the daemon answers from the cache.
-    proxy.block(false);
+    stack.proxy.block(false);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the stored answer', timeout: 30000 });
     assert.equal((await answerOf(page)).text, ANSWER);
     assert.match(await page.locator('#badge').innerText(), /^cached/);
@@ -81,10 +65,10 @@ describe('recovering from failures', () => {
   });
 
   test('Ollama stopped: a friendly error, then a retry that works', async () => {
-    const port = fake.port;
-    await fake.stop();
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/tickets/down-1?body=${encodeURIComponent('Outlook will not start')}`);
+    const port = stack.fake.port;
+    await stack.fake.stop();
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/tickets/down-1?body=${encodeURIComponent('Outlook will not start')}`);
     const error = page.locator('#error');
     await error.waitFor({ state: 'visible' });
     assert.equal(await error.getAttribute('data-code'), 'ollama_unavailable');
@@ -92,8 +76,8 @@ describe('recovering from failures', () => {
     assert.equal((await answerOf(page)).state, 'error');
     await screenshot(page, 'console-error');
 
-    fake = await startFakeOllama({ port });
-    await fake.script({ reply: 'Repair the Office installation from Settings.' });
+    stack.fake = await startFakeOllama({ port });
+    await stack.fake.script({ reply: 'Repair the Office installation from Settings.' });
     await page.getByRole('button', { name: 'Try again' }).click();
     await done(page);
     assert.equal((await answerOf(page)).text, 'Repair the Office installation from Settings.');
@@ -103,14 +87,14 @@ describe('recovering from failures', () => {
   });
 
   test('a model that is not installed says how to install it', async () => {
-    await fake.models(['mistral']);
-    const { page, problems } = await openPage(browser);
-    await page.goto(`${daemon.url}/tickets/model-1?body=${encodeURIComponent('Teams has no sound')}`);
+    await stack.fake.models(['mistral']);
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.daemon.url}/tickets/model-1?body=${encodeURIComponent('Teams has no sound')}`);
     await page.locator('#error').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#error-text').innerText(), 'The model llama3.2 is not installed (ollama pull llama3.2).');
 
-    await fake.models(['llama3.2']);
-    await fake.script({ reply: 'Pick the headset as the output device.' });
+    await stack.fake.models(['llama3.2']);
+    await stack.fake.script({ reply: 'Pick the headset as the output device.' });
     await page.getByRole('button', { name: 'Try again' }).click();
     await done(page);
     assert.equal((await answerOf(page)).text, 'Pick the headset as the output device.');
@@ -119,10 +103,10 @@ describe('recovering from failures', () => {
   });
 
   test('over the rate limit: "Too many requests, retry in N s", and the retry waits', async () => {
-    const limited = await startDaemon({ ollamaUrl: fake.url, env: { TICKETAID_RATE_LIMIT_MESSAGES_PER_MINUTE: '2' } });
+    const limited = await startDaemon({ ollamaUrl: stack.fake.url, env: { TICKETAID_RATE_LIMIT_MESSAGES_PER_MINUTE: '2' } });
     try {
-      await fake.script({ reply: 'Reset the password in the portal.' });
-      const { page, problems } = await openPage(browser);
+      await stack.fake.script({ reply: 'Reset the password in the portal.' });
+      const { page, problems } = await openPage(stack.browser);
       await page.goto(`${limited.url}/tickets/rate-1?body=${encodeURIComponent('Forgot password')}`);
       await done(page);
       await page.getByRole('button', { name: 'Regenerate' }).click();

@@ -3,28 +3,17 @@
 // policy of versioned libraries, HEAD, the console's routes and the ticket form POST.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 
-import { startDaemon, startFakeOllama } from './support/harness.mjs';
+import { useStack } from './support/harness.mjs';
 
-let fake;
-let daemon;
-
-before(async () => {
-  fake = await startFakeOllama();
-  daemon = await startDaemon({ ollamaUrl: fake.url });
-});
-
-after(async () => {
-  await daemon?.stop();
-  await fake?.stop();
-});
+const stack = useStack({ browser: false });
 
 // A raw request (no automatic decompression), body as a Buffer.
 function request(path, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${daemon.url}${path}`, { method, headers, agent: false }, (res) => {
+    const req = http.request(`${stack.daemon.url}${path}`, { method, headers, agent: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -3,10 +3,11 @@
 // A page-level flag and the dialog counter would show anything that ran; the test
 // first proves that they would.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import {
-  answerOf, launchBrowser, openPage, screenshot, startDaemon, startFakeOllama, waitFor,
+  answerOf, openPage, screenshot, waitFor,
+  useStack,
 } from './support/harness.mjs';
 
 const HOSTILE = [
@@ -33,25 +34,11 @@ const HOSTILE = [
   '```',
 ].join('\n');
 
-let fake;
-let daemon;
-let browser;
-
-before(async () => {
-  fake = await startFakeOllama();
-  daemon = await startDaemon({ ollamaUrl: fake.url });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await daemon?.stop();
-  await fake?.stop();
-});
+const stack = useStack();
 
 // A page that counts anything executed: alert() calls (dialogs) and the flag.
 async function guardedPage() {
-  const opened = await openPage(browser);
+  const opened = await openPage(stack.browser);
   const dialogs = [];
   opened.page.on('dialog', (d) => {
     dialogs.push(d.message());
@@ -86,7 +73,7 @@ async function assertInert(page, dialogs, problems, root) {
 describe('untrusted model output', () => {
   test('the flag and the dialog counter do notice script that runs', async () => {
     const { page, dialogs, context } = await guardedPage();
-    await page.goto(`${daemon.url}/`);
+    await page.goto(`${stack.daemon.url}/`);
     await page.evaluate(() => {
       window.__xss += 1;
       alert('control');
@@ -97,9 +84,9 @@ describe('untrusted model output', () => {
   });
 
   test('an answer with <img onerror>, <script> and javascript: links runs nothing', async () => {
-    await fake.script({ reply: HOSTILE, tokenDelayMs: 2 });
+    await stack.fake.script({ reply: HOSTILE, tokenDelayMs: 2 });
     const { page, dialogs, problems, context } = await guardedPage();
-    await page.goto(`${daemon.url}/tickets/xss-1?body=${encodeURIComponent('Show me some HTML')}`);
+    await page.goto(`${stack.daemon.url}/tickets/xss-1?body=${encodeURIComponent('Show me some HTML')}`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer' });
     const text = (await answerOf(page)).text;
     assert.match(text, /^Here is the fix\./);
@@ -125,10 +112,10 @@ describe('untrusted model output', () => {
   });
 
   test('a ticket text with markup is shown as text', async () => {
-    await fake.script({ reply: 'Fine.' });
+    await stack.fake.script({ reply: 'Fine.' });
     const { page, dialogs, problems, context } = await guardedPage();
     const body = '<img src=x onerror=alert(20)> "quoted" & <b>bold</b>';
-    await page.goto(`${daemon.url}/tickets/xss-2?body=${encodeURIComponent(body)}`);
+    await page.goto(`${stack.daemon.url}/tickets/xss-2?body=${encodeURIComponent(body)}`);
     await waitFor(async () => (await answerOf(page)).state === 'done', { message: 'the answer' });
     assert.equal(await page.locator('#ticket-text').evaluate((p) => p.textContent), body);
     assert.equal(await page.locator('#ticket-text *').count(), 0);

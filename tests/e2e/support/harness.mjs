@@ -10,6 +10,7 @@
 //   TICKETAID_TEST_E2E_ARTIFACTS    where screenshots go
 //   TICKETAID_TEST_E2E_CHROMIUM     the browser (/usr/bin/chromium)
 import { spawn } from 'node:child_process';
+import { after, before } from 'node:test';
 import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -273,4 +274,24 @@ export async function answerOf(page) {
     replayed: Number(a.dataset.replayed ?? 0),
     cursor: a.querySelector('.cursor') !== null,
   }));
+}
+
+// What a test file runs against, started before its tests and stopped after them:
+// the fake Ollama, a daemon asking it (with `env` added), and optionally a TCP proxy
+// in front of the daemon and the browser. Its fields are set once the tests run.
+export function useStack({ env = {}, proxy = false, browser = true } = {}) {
+  const stack = {};
+  before(async () => {
+    stack.fake = await startFakeOllama();
+    stack.daemon = await startDaemon({ ollamaUrl: stack.fake.url, env });
+    if (proxy) stack.proxy = await startProxy(stack.daemon.port);
+    if (browser) stack.browser = await launchBrowser();
+  });
+  after(async () => {
+    await stack.browser?.close();
+    await stack.proxy?.close();
+    await stack.daemon?.stop();
+    await stack.fake?.stop();
+  });
+  return stack;
 }
