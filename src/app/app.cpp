@@ -21,6 +21,7 @@
 #include "app/service_manager.h"
 #include "core/chat_service.h"
 #include "core/generation_queue.h"
+#include "app/mirror_setup.h"
 #include "core/health_monitor.h"
 #include "core/ticket_service.h"
 #include "limits/redis_rate_limiter.h"
@@ -269,8 +270,13 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   SettingsHolder holder(initial);
   const Settings& settings = *initial;
 
-  auto store = open_sqlite_store(
-      {settings.storage_path, settings.storage_synchronous, settings.storage_busy_timeout_ms, 4});
+  auto target = mirror_target(settings);
+  if (!target) {
+    spdlog::critical("{}", target.status().message());
+    return 1;
+  }
+  auto store = open_sqlite_store({settings.storage_path, settings.storage_synchronous,
+                                  settings.storage_busy_timeout_ms, 4, target.value()});
   if (!store) {
     spdlog::critical("cannot open the database {}: {}", settings.storage_path,
                      store.status().message());
@@ -284,6 +290,18 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
                  interrupted.value());
   }
 
+  auto mirror = make_mirror(settings, *store.value()->outbox(), target.value());
+  if (!mirror) {
+    spdlog::critical("{}", mirror.status().message());
+    return 1;
+  }
+  if (mirror.value()) {
+    spdlog::info("mirroring to MongoDB at {}{}", target.value(),
+                 settings.mongo_read_through ? " (read-through on)" : "");
+    mirror.value()->start();
+  }
+  SharedAnswers* shared_answers = mirror.value() ? mirror.value()->shared_answers() : nullptr;
+
   auto llm = make_ollama_client(
       {settings.ollama_url, std::chrono::seconds(settings.ollama_connect_timeout_s)});
   GenerationQueue queue(settings.generation_max_parallel, settings.generation_max_queue);
@@ -293,7 +311,7 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   };
   const SettingsSource current_settings = [&holder] { return holder.get(); };
   TicketService tickets(*store.value(), *llm, queue, system_clock(), current_settings,
-                        run_blocking);
+                        run_blocking, shared_answers);
   ChatService chats(*store.value(), *llm, queue, system_clock(), current_settings, run_blocking);
   PeriodicTask janitor(std::chrono::seconds(settings.sessions_purge_interval_s),
                        [&chats] { chats.purge_expired(); });
@@ -311,7 +329,8 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   SocketHub sockets;
   auto context = std::make_shared<const ServerContext>(
       ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health,
-                    *authenticator.value(), *rate_limiter, connections, sockets});
+                    *authenticator.value(), *rate_limiter, connections, sockets,
+                    mirror.value().get()});
   PeriodicTask checkpoints(std::chrono::seconds(settings.storage_checkpoint_interval_s), [&] {
     if (Status folded = store.value()->checkpoint(/*truncate=*/false); !folded) {
       spdlog::warn("checkpoint: {}", folded.message());
@@ -407,6 +426,8 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   janitor.stop();
   blocking.join();
   checkpoints.stop();
+  // What the mirror has not sent stays in the outbox for the next start.
+  if (mirror.value()) mirror.value()->stop();
   // The rate limiter's thread may still settle decisions: it posts to the stopped
   // io_context, which must outlive it.
   rate_limiter.reset();

@@ -7,13 +7,15 @@
 namespace ticketaid {
 
 TicketService::TicketService(Store& store, LlmClient& llm, GenerationQueue& queue, Clock& clock,
-                             SettingsSource settings, BlockingExecutor blocking)
+                             SettingsSource settings, BlockingExecutor blocking,
+                             SharedAnswers* shared_answers)
     : store_(store),
       llm_(llm),
       queue_(queue),
       clock_(clock),
       settings_(std::move(settings)),
-      blocking_(std::move(blocking)) {}
+      blocking_(std::move(blocking)),
+      shared_answers_(shared_answers) {}
 
 void TicketService::request_answer(TicketRequest request, std::shared_ptr<ReplySink> sink) {
   blocking_(
@@ -33,6 +35,23 @@ bool TicketService::serve_from_cache(const TicketRequest& request,
   sink.deliver(frames::cached(*stored), false);
   sink.deliver(frames::done(stored->stats, true), true);
   return true;
+}
+
+bool TicketService::serve_from_shared(const TicketRequest& request, const Settings& settings,
+                                      ReplySink& sink) {
+  if (shared_answers_ == nullptr || request.regenerate) return false;
+  auto shared = shared_answers_->find(request.ticket_id, request.body);
+  if (!shared) return false;
+  Status imported = store_.import_ticket_answer(request.ticket_id, request.body, shared->answer,
+                                                shared->stats);
+  if (!imported) {
+    // A generation started here meanwhile, or the store refused: go on as a miss.
+    spdlog::debug("ticket {}: answer from the mirror not stored: {}", request.ticket_id,
+                  imported.message());
+    return false;
+  }
+  auto stored = store_.find_ticket_session(request.ticket_id);
+  return stored && serve_from_cache(request, stored.value(), settings, sink);
 }
 
 void TicketService::shutdown() {
@@ -62,6 +81,7 @@ void TicketService::handle(const TicketRequest& request, const std::shared_ptr<R
       return;
     }
     if (serve_from_cache(request, stored.value(), *settings, *sink)) return;
+    if (serve_from_shared(request, *settings, *sink)) return;
 
     // 3. Start a generation, unless one started, or finished, meanwhile.
     bool served = false;

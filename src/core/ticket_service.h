@@ -18,6 +18,7 @@
 
 #include "core/generation.h"
 #include "core/generation_queue.h"
+#include "core/mirror.h"
 #include "core/reply_sink.h"
 #include "core/single_flight.h"
 #include "llm/llm_client.h"
@@ -40,7 +41,8 @@ struct TicketRequest {
 class TicketService {
  public:
   TicketService(Store& store, LlmClient& llm, GenerationQueue& queue, Clock& clock,
-                SettingsSource settings, BlockingExecutor blocking);
+                SettingsSource settings, BlockingExecutor blocking,
+                SharedAnswers* shared_answers = nullptr);
 
   // Answers the request into the sink: cached + done, or stream... + done, or error.
   void request_answer(TicketRequest request, std::shared_ptr<ReplySink> sink);
@@ -59,6 +61,9 @@ class TicketService {
 
  private:
   void handle(const TicketRequest& request, const std::shared_ptr<ReplySink>& sink);
+  // On a local miss: the answer another node made, found through the mirror, is
+  // stored here and served as cached. False when there is none.
+  bool serve_from_shared(const TicketRequest& request, const Settings& settings, ReplySink& sink);
   bool serve_from_cache(const TicketRequest& request, const std::optional<TicketSession>& stored,
                         const Settings& settings, ReplySink& sink);
   std::shared_ptr<Generation> make_generation(const TicketRequest& request,
@@ -70,6 +75,7 @@ class TicketService {
   Clock& clock_;
   SettingsSource settings_;
   BlockingExecutor blocking_;
+  SharedAnswers* shared_answers_;  // nullptr: no read-through
 
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> refusing_{false};  // draining: new requests get busy

@@ -43,6 +43,7 @@ struct ServerContext {
   RateLimiter& rate_limiter;
   ConnectionRegistry& connections;  // open WebSockets, in total and per user
   SocketHub& sockets;               // open WebSockets, to close on stop
+  Mirror* mirror = nullptr;         // the MongoDB mirror; nullptr while it is off
 };
 
 class Server {

@@ -92,9 +92,68 @@ CREATE INDEX conversations_chat_by_user ON conversations (user_id, updated_at)
   WHERE kind = 'chat';
 )sql";
 
+// Version 3: the outbox of the MongoDB mirror (docs/operations.md, "The MongoDB
+// mirror").
+//
+// mirror_state holds one row: the mirror's target ("" while the mirror is off).
+// While it is set, triggers add an outbox row in the transaction of every insert
+// and update of a conversation or a message; the deletes add theirs explicitly
+// (store/outbox_sql.h), since a delete and an expiry are mirrored differently. A
+// row names what changed, not its content: the syncer reads the current content
+// when it sends the row, so that the outbox stays small and a replay writes the
+// same values again.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE mirror_state (
+  id     INTEGER PRIMARY KEY CHECK (id = 1),
+  target TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO mirror_state (id, target) VALUES (1, '');
+
+CREATE TABLE mirror_outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  op              TEXT NOT NULL CHECK (op IN ('conversation', 'message', 'delete', 'expire')),
+  conversation_id TEXT,
+  ticket_id       TEXT,
+  seq             INTEGER,
+  created_at      INTEGER NOT NULL
+);
+
+-- The purge of idle sessions waits for their rows to be sent.
+CREATE INDEX mirror_outbox_by_conversation ON mirror_outbox (conversation_id);
+
+CREATE TRIGGER mirror_conversation_insert AFTER INSERT ON conversations
+WHEN (SELECT target FROM mirror_state WHERE id = 1) <> ''
+BEGIN
+  INSERT INTO mirror_outbox (op, conversation_id, ticket_id, created_at)
+  VALUES ('conversation', NEW.id, NEW.ticket_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+
+CREATE TRIGGER mirror_conversation_update AFTER UPDATE ON conversations
+WHEN (SELECT target FROM mirror_state WHERE id = 1) <> ''
+BEGIN
+  INSERT INTO mirror_outbox (op, conversation_id, ticket_id, created_at)
+  VALUES ('conversation', NEW.id, NEW.ticket_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+
+CREATE TRIGGER mirror_message_insert AFTER INSERT ON messages
+WHEN (SELECT target FROM mirror_state WHERE id = 1) <> ''
+BEGIN
+  INSERT INTO mirror_outbox (op, conversation_id, seq, created_at)
+  VALUES ('message', NEW.conversation_id, NEW.seq, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+
+CREATE TRIGGER mirror_message_update AFTER UPDATE ON messages
+WHEN (SELECT target FROM mirror_state WHERE id = 1) <> ''
+BEGIN
+  INSERT INTO mirror_outbox (op, conversation_id, seq, created_at)
+  VALUES ('message', NEW.conversation_id, NEW.seq, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+)sql";
+
 constexpr std::array kMigrations{
     Migration{1, kSchemaV1},
     Migration{2, kSchemaV2},
+    Migration{3, kSchemaV3},
 };
 
 constexpr bool versions_are_consecutive() {

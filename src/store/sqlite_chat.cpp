@@ -47,19 +47,38 @@ constexpr const char* kListUserSessions =
 constexpr const char* kCountUserSessions =
     "SELECT count(*) FROM conversations WHERE kind = 'chat' AND user_id = ?1";
 
-// The ?2 least recently active sessions of user ?1; their messages cascade.
-constexpr const char* kEvictOldest =
-    "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations "
-    "WHERE kind = 'chat' AND user_id = ?1 ORDER BY updated_at, rowid LIMIT ?2)";
+// The ?2 least recently active sessions of user ?1; their messages cascade. The
+// mirror keeps them, marked expired.
+#define OLDEST_OF_USER \
+  "(SELECT id FROM conversations WHERE kind = 'chat' AND user_id = ?1 ORDER BY updated_at, rowid LIMIT ?2)"
+constexpr const char* kExpireOldest =
+    "INSERT INTO mirror_outbox (op, conversation_id, created_at) SELECT 'expire', id, ?3 "
+    "FROM conversations WHERE id IN " OLDEST_OF_USER " AND " MIRROR_IS_ON;
+constexpr const char* kEvictOldest = "DELETE FROM conversations WHERE id IN " OLDEST_OF_USER;
+#undef OLDEST_OF_USER
 
 constexpr const char* kInsertChat =
     "INSERT INTO conversations (id, kind, user_id, title, model, status, created_at, "
     "updated_at) VALUES (?1, 'chat', ?2, ?3, ?4, 'active', ?5, ?5)";
 
+constexpr const char* kRemoveChat =
+    "INSERT INTO mirror_outbox (op, conversation_id, created_at) SELECT 'delete', id, ?2 "
+    "FROM conversations WHERE kind = 'chat' AND id = ?1 AND " MIRROR_IS_ON;
 constexpr const char* kDeleteChat = "DELETE FROM conversations WHERE kind = 'chat' AND id = ?1";
 
+// Idle sessions are purged once the mirror has what it should have of them: one
+// with outbox rows still waiting is left for a later purge. The mirror keeps the
+// purged ones, marked expired.
+constexpr const char* kExpireIdle =
+    "INSERT INTO mirror_outbox (op, conversation_id, created_at) SELECT 'expire', c.id, ?2 "
+    "FROM conversations AS c WHERE c.kind = 'chat' AND c.updated_at < ?1 AND NOT EXISTS "
+    "(SELECT 1 FROM mirror_outbox AS o WHERE o.conversation_id = c.id) AND " MIRROR_IS_ON;
 constexpr const char* kPurgeIdle =
-    "DELETE FROM conversations WHERE kind = 'chat' AND updated_at < ?1";
+    "DELETE FROM conversations WHERE kind = 'chat' AND updated_at < ?1 AND NOT EXISTS "
+    "(SELECT 1 FROM mirror_outbox AS o WHERE o.conversation_id = conversations.id "
+    "AND o.op <> 'expire')";
+
+}  // namespace
 
 ConversationInfo read_conversation(const Statement& row) {
   ConversationInfo info;
@@ -76,6 +95,8 @@ ConversationInfo read_conversation(const Statement& row) {
   info.avg_response_ms = row.optional_int64(10);
   return info;
 }
+
+namespace {
 
 Result<std::optional<ConversationInfo>> find_conversation_in(Connection& db, std::string_view id) {
   return query_one<ConversationInfo>(
@@ -114,8 +135,13 @@ Result<ConversationInfo> SqliteStore::create_chat_session(std::string_view user_
         if (!limits.evict_oldest)
           return session_limit(user_id, sessions.value(), limits.max_per_user);
         // Down to one below the limit, should the limit have been lowered since.
+        const int64_t excess = sessions.value() - limits.max_per_user + 1;
+        Status expired = execute(db, kExpireOldest, [&](Statement& q) {
+          q.bind(1, user_id).bind(2, excess).bind(3, now_ms());
+        });
+        if (!expired.is_ok()) return expired;
         Status evicted = execute(db, kEvictOldest, [&](Statement& q) {
-          q.bind(1, user_id).bind(2, sessions.value() - limits.max_per_user + 1);
+          q.bind(1, user_id).bind(2, excess);
         });
         if (!evicted.is_ok()) return evicted;
       }
@@ -161,6 +187,9 @@ Result<ListPage<ConversationInfo>> SqliteStore::list_user_sessions(std::string_v
 Result<bool> SqliteStore::delete_chat_session(std::string_view id) {
   return guarded<Result<bool>>([&] {
     return writer_.transact<Result<bool>>([&](Connection& db) -> Result<bool> {
+      Status removed =
+          execute(db, kRemoveChat, [&](Statement& q) { q.bind(1, id).bind(2, now_ms()); });
+      if (!removed.is_ok()) return removed;
       Status deleted = execute(db, kDeleteChat, [&](Statement& q) { q.bind(1, id); });
       if (!deleted.is_ok()) return deleted;
       return sqlite3_changes(db.handle()) > 0;
@@ -171,6 +200,10 @@ Result<bool> SqliteStore::delete_chat_session(std::string_view id) {
 Result<int> SqliteStore::purge_chat_sessions_idle_since(int64_t cutoff_ms) {
   return guarded<Result<int>>([&] {
     return writer_.transact<Result<int>>([&](Connection& db) -> Result<int> {
+      Status expired = execute(db, kExpireIdle, [&](Statement& q) {
+        q.bind(1, cutoff_ms).bind(2, now_ms());
+      });
+      if (!expired.is_ok()) return expired;
       Status purged = execute(db, kPurgeIdle, [&](Statement& q) { q.bind(1, cutoff_ms); });
       if (!purged.is_ok()) return purged;
       // Counts the sessions only: sqlite3_changes leaves out the cascaded messages.

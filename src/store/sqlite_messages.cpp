@@ -70,6 +70,8 @@ constexpr const char* kTouchConversation = "UPDATE conversations SET updated_at 
 // being generated (or after it failed): follow-ups start after it.
 constexpr int64_t kFirstTicketFollowUp = 2;
 
+}  // namespace
+
 StoredMessage read_message(const Statement& row) {
   StoredMessage message;
   message.id = row.text(0);
@@ -87,6 +89,8 @@ StoredMessage read_message(const Statement& row) {
   message.created_at_ms = row.int64(12);
   return message;
 }
+
+namespace {
 
 Result<std::optional<StoredMessage>> find_reply_in(Connection& db, std::string_view conversation_id,
                                                    std::string_view message_id) {

@@ -85,6 +85,11 @@ constexpr const char* kCountCurrent =
     "(SELECT max(revision) FROM conversations AS m WHERE m.kind = 'ticket' AND "
     "m.ticket_id = c.ticket_id) AND (?1 IS NULL OR c.status = ?1)";
 
+constexpr const char* kRemoveTicket =
+    "INSERT INTO mirror_outbox (op, ticket_id, created_at) SELECT 'delete', ?1, ?2 "
+    "WHERE EXISTS (SELECT 1 FROM conversations WHERE kind = 'ticket' AND ticket_id = ?1) "
+    "AND " MIRROR_IS_ON;
+
 constexpr const char* kDeleteTicket =
     "DELETE FROM conversations WHERE kind = 'ticket' AND ticket_id = ?1";
 
@@ -231,20 +236,26 @@ Status SqliteStore::complete_ticket_generation(std::string_view ticket_id, int r
     return writer_.transact<Status>([&](Connection& db) -> Status {
       Result<RevisionRow> row = generating_revision(db, ticket_id, revision);
       if (!row.is_ok()) return row.status();
-      const std::string& model = stats.model.empty() ? row->model : stats.model;
-      int64_t now = now_ms();
-      Status inserted = execute(db, kInsertAnswer, [&](Statement& q) {
-        q.bind(1, new_id()).bind(2, row->conversation_id).bind(3, response).bind(4, model);
-        q.bind(5, stats.prompt_tokens).bind(6, stats.response_tokens);
-        q.bind(7, stats.duration_ms).bind(8, stats.done_reason).bind(9, now);
-      });
-      if (!inserted.is_ok()) return inserted;
-      return execute(db, kCompleteConversation, [&](Statement& q) {
-        q.bind(1, row->conversation_id).bind(2, model).bind(3, stats.prompt_tokens);
-        q.bind(4, stats.response_tokens).bind(5, stats.duration_ms);
-        q.bind(6, stats.done_reason).bind(7, now);
-      });
+      GenerationStats kept = stats;
+      if (kept.model.empty()) kept.model = row->model;
+      return write_answer(db, row->conversation_id, response, kept, now_ms());
     });
+  });
+}
+
+Status SqliteStore::write_answer(Connection& db, const std::string& conversation_id,
+                                 std::string_view response, const GenerationStats& stats,
+                                 int64_t now) {
+  Status inserted = execute(db, kInsertAnswer, [&](Statement& q) {
+    q.bind(1, new_id()).bind(2, conversation_id).bind(3, response).bind(4, stats.model);
+    q.bind(5, stats.prompt_tokens).bind(6, stats.response_tokens);
+    q.bind(7, stats.duration_ms).bind(8, stats.done_reason).bind(9, now);
+  });
+  if (!inserted.is_ok()) return inserted;
+  return execute(db, kCompleteConversation, [&](Statement& q) {
+    q.bind(1, conversation_id).bind(2, stats.model).bind(3, stats.prompt_tokens);
+    q.bind(4, stats.response_tokens).bind(5, stats.duration_ms);
+    q.bind(6, stats.done_reason).bind(7, now);
   });
 }
 
@@ -329,9 +340,47 @@ Result<Store::TicketPage> SqliteStore::list_ticket_sessions(std::optional<Sessio
 Result<bool> SqliteStore::delete_ticket_session(std::string_view ticket_id) {
   return guarded<Result<bool>>([&] {
     return writer_.transact<Result<bool>>([&](Connection& db) -> Result<bool> {
+      Status removed = execute(db, kRemoveTicket, [&](Statement& q) {
+        q.bind(1, ticket_id).bind(2, now_ms());
+      });
+      if (!removed.is_ok()) return removed;
       Status deleted = execute(db, kDeleteTicket, [&](Statement& q) { q.bind(1, ticket_id); });
       if (!deleted.is_ok()) return deleted;
       return sqlite3_changes(db.handle()) > 0;
+    });
+  });
+}
+
+Status SqliteStore::import_ticket_answer(std::string_view ticket_id, std::string_view prompt,
+                                         std::string_view response, const GenerationStats& stats) {
+  return guarded<Status>([&] {
+    return writer_.transact<Status>([&](Connection& db) -> Status {
+      Result<std::optional<TicketSession>> current = find_current(db, ticket_id);
+      if (!current.is_ok()) return current.status();
+      const std::optional<TicketSession>& found = current.value();
+      if (found && found->status == SessionStatus::complete && found->prompt == prompt) {
+        return Status::ok();
+      }
+      if (found && found->status == SessionStatus::generating) {
+        return bad_request("ticket " + std::string(ticket_id) + " is being generated here");
+      }
+      int64_t now = now_ms();
+      int revision = found ? found->revision : 1;
+      if (found && found->status == SessionStatus::complete) {
+        revision = found->revision + 1;
+        if (Status s = insert_revision(db, ticket_id, revision, prompt, stats.model, now); !s) {
+          return s;
+        }
+      } else if (found) {
+        if (Status s = reset_revision(db, found->conversation_id, prompt, stats.model, now); !s) {
+          return s;
+        }
+      } else if (Status s = insert_revision(db, ticket_id, revision, prompt, stats.model, now); !s) {
+        return s;
+      }
+      Result<RevisionRow> row = generating_revision(db, ticket_id, revision);
+      if (!row.is_ok()) return row.status();
+      return write_answer(db, row->conversation_id, response, stats, now);
     });
   });
 }
@@ -438,6 +487,10 @@ Result<std::unique_ptr<Store>> open_store(const SqliteOptions& options) {
   if (Status s = configure(db, synchronous); !s) return s;
   // Migrate first: it refuses a file that is not ours before anything changes it.
   if (Status s = migrate(db); !s) return s;
+  if (options.mirror_target) {
+    Result<int64_t> queued = configure_mirror(db, *options.mirror_target);
+    if (!queued.is_ok()) return queued.status();
+  }
   Result<std::string> mode = db.query_text("PRAGMA journal_mode = WAL");
   if (!mode.is_ok()) return mode.status();
   if (mode.value() != "wal") {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/outbox.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
@@ -68,13 +69,30 @@ inline Status no_conversation(std::string_view id) {
   return Status::error(ErrorCode::not_found, "no conversation " + std::string(id));
 }
 
+// The condition under which a statement adds outbox rows: the mirror is on.
+#define MIRROR_IS_ON "(SELECT target FROM mirror_state WHERE id = 1) <> ''"
+
+// Reads a row of the messages table, columns: id, conversation_id, seq, role,
+// content, client_message_id, reply_to, model, prompt_tokens, response_tokens,
+// duration_ms, done_reason, created_at (sqlite_messages.cpp).
+StoredMessage read_message(const Statement& row);
+
+// Reads a conversation with its metadata, columns: id, kind, user_id, ticket_id,
+// title, model, created_at, updated_at, message count, total tokens, mean reply
+// duration (sqlite_chat.cpp).
+ConversationInfo read_conversation(const Statement& row);
+
+// At opening: turns the mirror's outbox on for target, off for "" (sqlite_outbox.cpp).
+// A new target queues everything stored (the backfill); returns how many rows.
+Result<int64_t> configure_mirror(Connection& db, const std::string& target);
+
 inline Status check_page(int64_t limit, int64_t offset) {
   if (limit < 0) return bad_request("limit must not be negative");
   if (offset < 0) return bad_request("offset must not be negative");
   return Status::ok();
 }
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public Outbox {
  public:
   SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
       : rng_(seeded_generator()), writer_(std::move(writer)), readers_(std::move(readers)) {}
@@ -95,6 +113,14 @@ class SqliteStore final : public Store {
                                           int64_t offset) override;
   Result<bool> delete_ticket_session(std::string_view ticket_id) override;
   Result<std::vector<TicketSession>> list_ticket_revisions(std::string_view ticket_id) override;
+  Status import_ticket_answer(std::string_view ticket_id, std::string_view prompt,
+                              std::string_view response, const GenerationStats& stats) override;
+  Outbox* outbox() override { return this; }
+
+  // The mirror's outbox (sqlite_outbox.cpp).
+  Result<std::vector<MirrorItem>> next_batch(int64_t after_id, int max) override;
+  Status acknowledge(int64_t up_to_id) override;
+  Result<OutboxState> outbox_state() override;
 
   // Chat sessions (sqlite_chat.cpp).
   Result<ConversationInfo> create_chat_session(std::string_view user_id, std::string_view title,
@@ -129,6 +155,9 @@ class SqliteStore final : public Store {
                          std::string_view prompt, std::string_view model, int64_t now);
   Status reset_revision(Connection& db, const std::string& conversation_id, std::string_view prompt,
                         std::string_view model, int64_t now);
+  // Stores the answer of a generating revision and marks it complete.
+  Status write_answer(Connection& db, const std::string& conversation_id,
+                      std::string_view response, const GenerationStats& stats, int64_t now);
   Status upsert_prompt(Connection& db, const std::string& conversation_id, std::string_view prompt,
                        int64_t now);
 

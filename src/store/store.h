@@ -23,6 +23,8 @@
 
 namespace ticketaid {
 
+class Outbox;
+
 enum class SessionStatus { generating, complete, failed, interrupted, cancelled };
 std::string_view to_string(SessionStatus s);
 std::optional<SessionStatus> parse_session_status(std::string_view s);
@@ -200,6 +202,17 @@ class Store {
 
   // Earlier revisions of a ticket, newest first (excludes the current one).
   virtual Result<std::vector<TicketSession>> list_ticket_revisions(std::string_view ticket_id) = 0;
+
+  // Stores an answer made elsewhere (another node, found through the MongoDB mirror)
+  // as a complete revision, in one transaction: a new revision over a complete one,
+  // or the current one when it is not complete. Does nothing when the current
+  // revision is already complete for the same prompt. bad_request while a
+  // generation for the ticket is running here.
+  virtual Status import_ticket_answer(std::string_view ticket_id, std::string_view prompt,
+                                      std::string_view response, const GenerationStats& stats) = 0;
+
+  // The MongoDB mirror's outbox (store/outbox.h).
+  virtual Outbox* outbox() = 0;
 };
 
 struct SqliteOptions {
@@ -207,6 +220,10 @@ struct SqliteOptions {
   std::string synchronous = "full";  // "full" or "normal"
   int busy_timeout_ms = 5000;
   int reader_connections = 4;
+  // The MongoDB mirror's target, set by the daemon ("" = off): while it is set,
+  // every write queues an outbox row, and a target other than the last one queues
+  // everything stored. nullopt (tools, tests) leaves the outbox as it is.
+  std::optional<std::string> mirror_target;
 };
 
 // Opens (creating if needed) and migrates the database. Refuses a database whose

@@ -106,6 +106,16 @@ struct Settings {
   std::string redis_url;                   // empty: rate limits stay in this process
   std::string redis_on_failure = "local";  // "local" or "deny"
 
+  // mongo
+  std::string mongo_uri;  // empty: the mirror is off
+  std::string mongo_database = "ticketaid";
+  int mongo_batch_size = 200;
+  bool mongo_read_through = false;
+  bool mongo_redact = false;
+  std::size_t mongo_max_document_bytes = 15 * 1024 * 1024;
+  int mongo_read_through_timeout_ms = 500;
+  int mongo_retry_max_s = 60;
+
   // log
   std::string log_level = "info";  // trace, debug, info, warn, error, off
 };

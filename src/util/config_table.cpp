@@ -116,6 +116,13 @@ bool normalize_network(std::string& value) {
   return parse_network(value).has_value();
 }
 
+// Empty, or a URI with the scheme of MongoDB (the driver checks the rest at start).
+bool normalize_mongo_uri(std::string& value) {
+  return value.empty() ||
+         ((value.starts_with("mongodb://") || value.starts_with("mongodb+srv://")) &&
+          !has_space(value));
+}
+
 // Empty, or a redis:// URL that parse_redis_url accepts.
 bool normalize_redis_url(std::string& value) {
   return value.empty() || parse_redis_url(value).is_ok();
@@ -381,13 +388,43 @@ const std::vector<KeySpec>& table_of_keys() {
              "While Redis is unreachable: local counts limits in this process; deny refuses "
              "requests that the rate limit covers."),
 
+      // mongo
+      text("mongo.uri", &S::mongo_uri, kRestart,
+           "mongodb:// or mongodb+srv:// URI of the MongoDB that mirrors every answer and "
+           "message; empty turns the mirror off. Everything the C driver takes goes in the URI: "
+           "credentials, authSource, tls=true, tlsCAFile, replicaSet, timeouts.")
+          .checked(normalize_mongo_uri, "a mongodb:// or mongodb+srv:// URI")
+          .hidden()
+          .sample("mongodb://ticketaid:password@mongo1.example:27017/?tls=true&replicaSet=rs0"),
+      text("mongo.database", &S::mongo_database, kRestart,
+           "The database of the mirror. Pointing the mirror at another database (or server) "
+           "sends everything stored here again.")
+          .checked(normalize_word, "a database name without spaces"),
+      integer("mongo.batch_size", &S::mongo_batch_size, 1, 10000, kRestart,
+              "Outbox rows sent in one bulk write."),
+      boolean("mongo.read_through", &S::mongo_read_through, kRestart,
+              "On a local cache miss, look for the ticket's answer in MongoDB (another node "
+              "may have made it) before asking Ollama."),
+      boolean("mongo.redact", &S::mongo_redact, kRestart,
+              "Leave ticket bodies out of the mirror; a SHA-256 of each body is stored instead "
+              "(read-through still matches on it)."),
+      size("mongo.max_document_bytes", &S::mongo_max_document_bytes, 64 * kKiB, 15 * kMiB,
+           kRestart,
+           "Content kept in one MongoDB document (MongoDB refuses documents over 16 MiB); "
+           "what would pass it goes to the collection's _overflow collection."),
+      integer("mongo.read_through_timeout_ms", &S::mongo_read_through_timeout_ms, 10, 10000,
+              kRestart, "How long a read-through lookup may take before Ollama is asked."),
+      integer("mongo.retry_max_s", &S::mongo_retry_max_s, 1, 3600, kRestart,
+              "The longest wait between two attempts while MongoDB is unreachable (the wait "
+              "doubles from 0.5 s, with jitter)."),
+
       // log
       choice("log.level", &S::log_level, kLogLevels, kReloadable, "Least severe level logged."),
   };
   return keys;
 }
 
-constexpr std::array<SectionSpec, 13> kSections = {{
+constexpr std::array<SectionSpec, 14> kSections = {{
     {"server", "The HTTP and WebSocket listener."},
     {"storage", "The SQLite database: the source of truth on this node."},
     {"ollama", "The Ollama server that writes the answers."},
@@ -405,6 +442,9 @@ constexpr std::array<SectionSpec, 13> kSections = {{
      "\"jwt\" with jwt.secret_file (HS256) or jwt.public_key_file (RS256), and issuer and "
      "audience: for browsers signed in through the helpdesk's identity provider."},
     {"redis", "Optional Redis, to share rate limits between nodes."},
+    {"mongo",
+     "Optional MongoDB mirror of every answer and message (see docs/operations.md). SQLite "
+     "stays the source of truth; an outbox keeps what MongoDB has not yet received."},
     {"log", "Logging, to standard error (the journal under systemd)."},
 }};
 
