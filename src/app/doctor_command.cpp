@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "app/command_support.h"
+#include "app/mirror_setup.h"
 #include "limits/auth.h"
 #include "limits/redis_rate_limiter.h"
 #include "llm/llm_client.h"
@@ -323,6 +325,43 @@ void check_redis(const Settings& settings, Report& report) {
   report.ok("redis", url->display() + " answers; rate limits are shared through it");
 }
 
+// The MongoDB mirror, when mongo.uri is set: the URI, MongoDB itself, and what the
+// database's outbox still holds.
+void check_mongo(const Settings& settings, Report& report) {
+  if (settings.mongo_uri.empty()) {
+    report.ok("mongo mirror", std::string("off (mongo.uri is empty)") +
+                                  (mirror_built() ? "" : "; this build has no MongoDB support"));
+    return;
+  }
+  auto target = mirror_target(settings);
+  if (!target) {
+    report.fail("mongo mirror", target.status().message(), "fix mongo.uri");
+    return;
+  }
+  std::string outbox;
+  auto check = check_sqlite_database(settings.storage_path);
+  if (check) {
+    const int64_t age_s =
+        check->outbox_oldest_ms > 0
+            ? std::max<int64_t>(0, (system_clock().unix_ms() - check->outbox_oldest_ms) / 1000)
+            : 0;
+    outbox = "; outbox: " + plural(check->outbox_depth, "row", "rows") + " waiting" +
+             (check->outbox_depth > 0 ? ", the oldest " + std::to_string(age_s) + " s old" : "");
+    if (check->mirror_target != target.value()) {
+      outbox += check->mirror_target.empty()
+                    ? "; the next start sends everything stored (backfill)"
+                    : "; the database mirrored to " + check->mirror_target +
+                          " until now: the next start sends everything to the new target";
+    }
+  }
+  if (Status probe = probe_mirror(settings); !probe) {
+    report.warn("mongo mirror", target.value() + " does not answer: " + probe.message() + outbox,
+                "start MongoDB or fix mongo.uri; the outbox keeps everything until it answers");
+    return;
+  }
+  report.ok("mongo mirror", target.value() + " answers" + outbox);
+}
+
 }  // namespace
 
 int run_doctor(const ConfigSources& config) {
@@ -335,6 +374,7 @@ int run_doctor(const ConfigSources& config) {
     check_listen(**settings, report);
     check_auth(**settings, report);
     check_redis(**settings, report);
+    check_mongo(**settings, report);
   }
   return report.failed() ? exit_status::failure : exit_status::ok;
 }

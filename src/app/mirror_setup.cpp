@@ -2,6 +2,7 @@
 #include "app/mirror_setup.h"
 
 #ifdef TICKETAID_WITH_MONGO
+#include "sync/mongo_connection.h"
 #include "sync/mongo_mirror.h"
 #endif
 
@@ -33,7 +34,21 @@ Result<std::unique_ptr<Mirror>> make_mirror(const Settings& settings, Outbox& ou
   return make_mongo_mirror(settings, outbox, target);
 #else
   (void)outbox;
-  return Status::error(ErrorCode::bad_request, "this ticketaid was built without the MongoDB mirror");
+  return Status::error(ErrorCode::bad_request,
+                       "this ticketaid was built without the MongoDB mirror");
+#endif
+}
+
+Status probe_mirror(const Settings& settings) {
+#ifdef TICKETAID_WITH_MONGO
+  auto connection = mirror::make_mongo_connection(settings.mongo_uri, settings.mongo_database);
+  if (!connection.is_ok()) return connection.status();
+  if (auto failed = connection.value()->ping()) {
+    return Status::error(ErrorCode::internal, failed->kind + ": " + failed->message);
+  }
+  return Status::ok();
+#else
+  return mirror_target(settings).status();
 #endif
 }
 

@@ -22,6 +22,9 @@ Result<std::string> mirror_target(const Settings& settings);
 Result<std::unique_ptr<Mirror>> make_mirror(const Settings& settings, Outbox& outbox,
                                             const std::string& target);
 
+// Asks MongoDB for a ping (for `ticketaid doctor`); blocks up to the URI's timeouts.
+Status probe_mirror(const Settings& settings);
+
 // Whether this build has the mirror.
 bool mirror_built();
 

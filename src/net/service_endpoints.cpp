@@ -1,5 +1,6 @@
 // Service endpoints: liveness, readiness, metrics, connection statistics and the
 // models Ollama has.
+#include "core/mirror.h"
 #include "net/router.h"
 #include "util/clock.h"
 #include "util/metrics.h"
@@ -18,7 +19,20 @@ LiveGauges live_gauges(const ServerContext& context) {
   const RateLimiterHealth limiter = context.rate_limiter.health();
   live.redis_limiter = limiter.backend == "redis";
   live.rate_limiter_degraded = limiter.degraded;
+  if (context.mirror != nullptr) live.mirror = context.mirror->status();
   return live;
+}
+
+json mirror_json(Mirror* mirror) {
+  if (mirror == nullptr) return {{"enabled", false}};
+  const MirrorStatus m = mirror->status();
+  json out = {{"enabled", true},       {"state", m.state},
+              {"target", m.target},    {"outboxDepth", m.outbox_depth},
+              {"lagSeconds", m.lag_s}, {"rowsSent", m.rows_sent},
+              {"errors", m.errors}};
+  if (m.last_success_ms) out["lastSuccess"] = iso8601_utc(*m.last_success_ms);
+  if (!m.last_error.empty()) out["lastError"] = m.last_error;
+  return out;
 }
 
 }  // namespace
@@ -53,6 +67,8 @@ void ready(HttpRequest&, const std::shared_ptr<HttpResponder>& responder,
   }
   if (h.checked_at_ms) body["checkedAt"] = iso8601_utc(h.checked_at_ms);
   if (!failing.empty()) body["failing"] = failing;
+  // MongoDB is optional: its state is reported, and never makes the node unready.
+  body["mirror"] = mirror_json(context->mirror);
   responder->reply(json_reply(failing.empty() ? 200 : 503, body));
 }
 

@@ -42,11 +42,11 @@ struct OutboxEntry {
 
 // A conversation as the mirror shows it.
 struct MirrorConversation {
-  ConversationInfo info;        // id, kind, user/ticket, title, model, times, totals
-  int revision = 0;             // tickets
-  std::string status;           // tickets: a SessionStatus; chat: "active"
-  std::string failure_reason;   // tickets
-  GenerationStats stats;        // tickets: the answer's
+  ConversationInfo info;       // id, kind, user/ticket, title, model, times, totals
+  int revision = 0;            // tickets
+  std::string status;          // tickets: a SessionStatus; chat: "active"
+  std::string failure_reason;  // tickets
+  GenerationStats stats;       // tickets: the answer's
   int64_t updated_at_ms = 0;
 };
 
@@ -64,9 +64,9 @@ struct MirrorItem {
 };
 
 struct OutboxState {
-  int64_t depth = 0;                   // rows waiting
-  std::optional<int64_t> oldest_ms;    // created_at of the oldest waiting row
-  std::string target;                  // "" while the mirror is off
+  int64_t depth = 0;                 // rows waiting
+  std::optional<int64_t> oldest_ms;  // created_at of the oldest waiting row
+  std::string target;                // "" while the mirror is off
 };
 
 class Outbox {

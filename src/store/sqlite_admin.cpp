@@ -67,6 +67,17 @@ Result<DatabaseCheck> check_sqlite_database(const std::string& path) {
     if (!tickets.is_ok()) return tickets.status();
     check.tickets = std::stoll(tickets.value().empty() ? "0" : tickets.value());
   }
+  if (check.schema_version >= 3) {
+    auto target = db.value()->query_text("SELECT target FROM mirror_state WHERE id = 1");
+    auto depth = db.value()->query_text("SELECT count(*) FROM mirror_outbox");
+    auto oldest = db.value()->query_text("SELECT coalesce(min(created_at), 0) FROM mirror_outbox");
+    if (!target.is_ok()) return target.status();
+    if (!depth.is_ok()) return depth.status();
+    if (!oldest.is_ok()) return oldest.status();
+    check.mirror_target = target.value();
+    check.outbox_depth = std::stoll(depth.value().empty() ? "0" : depth.value());
+    check.outbox_oldest_ms = std::stoll(oldest.value().empty() ? "0" : oldest.value());
+  }
   return check;
 }
 

@@ -60,19 +60,21 @@ constexpr const char* kConversation =
 #define MESSAGE_COLUMNS                                                                          \
   "id, conversation_id, seq, role, content, client_message_id, reply_to, model, prompt_tokens, " \
   "response_tokens, duration_ms, done_reason, created_at FROM messages "
-constexpr const char* kMessage = "SELECT " MESSAGE_COLUMNS "WHERE conversation_id = ?1 AND seq = ?2";
+constexpr const char* kMessage =
+    "SELECT " MESSAGE_COLUMNS "WHERE conversation_id = ?1 AND seq = ?2";
 constexpr const char* kAllMessages =
     "SELECT " MESSAGE_COLUMNS "WHERE conversation_id = ?1 ORDER BY seq";
 #undef MESSAGE_COLUMNS
 
 // What a message costs in its document: its content and a bound on its other fields.
 #define MESSAGE_BYTES "length(CAST(content AS BLOB)) + 512"
-constexpr const char* kBytesBeforeMessage =
-    "SELECT coalesce(sum(" MESSAGE_BYTES "), 0) FROM messages WHERE conversation_id = ?1 "
-    "AND seq < ?2";
+constexpr const char* kBytesBeforeMessage = "SELECT coalesce(sum(" MESSAGE_BYTES
+                                            "), 0) FROM messages WHERE conversation_id = ?1 "
+                                            "AND seq < ?2";
 // A ticket's document holds every revision; the earlier ones come first.
 constexpr const char* kBytesBeforeRevision =
-    "SELECT coalesce(sum(" MESSAGE_BYTES "), 0) FROM messages WHERE conversation_id IN "
+    "SELECT coalesce(sum(" MESSAGE_BYTES
+    "), 0) FROM messages WHERE conversation_id IN "
     "(SELECT id FROM conversations WHERE kind = 'ticket' AND ticket_id = ?1 AND revision < ?2)";
 #undef MESSAGE_BYTES
 
@@ -142,7 +144,8 @@ class BatchReader {
     if (!message.is_ok()) return message.status();
     if (!message.value()) return Status::ok();  // deleted with its conversation since
     item.messages.push_back(std::move(*message.value()));
-    Result<int64_t> before = single_int(db_, kBytesBeforeMessage, entry.conversation_id, *entry.seq);
+    Result<int64_t> before =
+        single_int(db_, kBytesBeforeMessage, entry.conversation_id, *entry.seq);
     if (!before.is_ok()) return before.status();
     item.bytes_before = before.value();
     return Status::ok();
@@ -198,8 +201,8 @@ Result<std::vector<MirrorItem>> SqliteStore::next_batch(int64_t after_id, int ma
         std::optional<OutboxOp> op = parse_op(q.text(1));
         if (!op) return internal("store: outbox row " + q.text(0) + " has unknown op " + q.text(1));
         MirrorItem item;
-        item.entry = OutboxEntry{q.int64(0), *op, q.text(2), q.text(3), q.optional_int64(4),
-                                 q.int64(5)};
+        item.entry =
+            OutboxEntry{q.int64(0), *op, q.text(2), q.text(3), q.optional_int64(4), q.int64(5)};
         items.push_back(std::move(item));
       }
       BatchReader reader_of(db);

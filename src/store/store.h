@@ -223,7 +223,7 @@ struct SqliteOptions {
   // The MongoDB mirror's target, set by the daemon ("" = off): while it is set,
   // every write queues an outbox row, and a target other than the last one queues
   // everything stored. nullopt (tools, tests) leaves the outbox as it is.
-  std::optional<std::string> mirror_target;
+  std::optional<std::string> mirror_target = std::nullopt;
 };
 
 // Opens (creating if needed) and migrates the database. Refuses a database whose
@@ -243,6 +243,9 @@ struct DatabaseCheck {
   int schema_version = 0;
   std::string integrity;  // "ok", or the first problems PRAGMA quick_check found
   int64_t tickets = 0;
+  std::string mirror_target;     // the MongoDB mirror's target; "" while it is off
+  int64_t outbox_depth = 0;      // outbox rows not yet sent
+  int64_t outbox_oldest_ms = 0;  // unix ms of the oldest; 0 when empty
 };
 Result<DatabaseCheck> check_sqlite_database(const std::string& path);
 

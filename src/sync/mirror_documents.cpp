@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdio>
+#include <set>
+#include <utility>
 
 namespace ticketaid::mirror {
 namespace {
@@ -41,9 +43,12 @@ json stats_of(const GenerationStats& s) {
 json message_of(const StoredMessage& m, bool redact_text) {
   json metadata = {{"timestamp", date(m.created_at_ms)}};
   if (m.role == "assistant") metadata.update(stats_of(m.stats));
-  json out = {{"id", m.id},       {"seq", m.seq},
-              {"role", m.role},   {"client_message_id", m.client_message_id},
-              {"reply_to", m.reply_to}, {"metadata", metadata}};
+  json out = {{"id", m.id},
+              {"seq", m.seq},
+              {"role", m.role},
+              {"client_message_id", m.client_message_id},
+              {"reply_to", m.reply_to},
+              {"metadata", metadata}};
   if (redact_text) {
     out["content_sha256"] = sha256_hex(m.content);
   } else {
@@ -74,8 +79,11 @@ json chat_metadata_max(const MirrorConversation& c) {
 // Creates the document with its messages array, so that messages.<seq> indexes
 // an array; a no-op on an existing document.
 Write ensure_chat(const MirrorConversation& c) {
-  return {Write::Kind::update_one, kChats, {{"_id", c.info.id}},
-          {{"$setOnInsert", {{"messages", json::array()}}}}, true};
+  return {Write::Kind::update_one,
+          kChats,
+          {{"_id", c.info.id}},
+          {{"$setOnInsert", {{"messages", json::array()}}}},
+          true};
 }
 
 Writes chat_writes(const MirrorItem& item, const DocumentOptions& options) {
@@ -91,17 +99,21 @@ Writes chat_writes(const MirrorItem& item, const DocumentOptions& options) {
       out.overflowed = true;
       set["metadata.overflow"] = true;
       const std::string key = c.info.id + ":" + std::to_string(m.seq);
-      out.writes.push_back({Write::Kind::update_one, kChatOverflow, {{"_id", key}},
-                            {{"$set", {{"conversation_id", c.info.id},
-                                       {"seq", m.seq},
-                                       {"message", message}}}},
-                            true});
+      out.writes.push_back(
+          {Write::Kind::update_one,
+           kChatOverflow,
+           {{"_id", key}},
+           {{"$set", {{"conversation_id", c.info.id}, {"seq", m.seq}, {"message", message}}}},
+           true});
     } else {
       set["messages." + std::to_string(m.seq)] = message;
     }
   }
-  out.writes.push_back({Write::Kind::update_one, kChats, {{"_id", c.info.id}},
-                        {{"$set", set}, {"$max", chat_metadata_max(c)}}, true});
+  out.writes.push_back({Write::Kind::update_one,
+                        kChats,
+                        {{"_id", c.info.id}},
+                        {{"$set", set}, {"$max", chat_metadata_max(c)}},
+                        true});
   return out;
 }
 
@@ -135,23 +147,31 @@ Writes ticket_writes(const MirrorItem& item, const DocumentOptions& options) {
   Writes out;
   json revision = revision_of(item, options);
   int64_t bytes = 0;
-  for (const StoredMessage& m : item.messages) bytes += message_bytes(m);
+  for (const StoredMessage& m : item.messages)
+    bytes += message_bytes(m);
   json set = {{"ticket_id", ticket}, {"metadata.status", c.status}};
+  json unset = json::object();
   if (item.bytes_before + bytes > options.max_document_bytes) {
     out.overflowed = true;
     set["metadata.overflow"] = true;
-    out.writes.push_back({Write::Kind::update_one, kTicketOverflow,
+    // A revision that grew past the limit (follow-ups) leaves the main document.
+    unset["revisions." + c.info.id] = "";
+    out.writes.push_back({Write::Kind::update_one,
+                          kTicketOverflow,
                           {{"_id", ticket + ":" + c.info.id}},
-                          {{"$set", {{"ticket_id", ticket}, {"revision", revision}}}}, true});
+                          {{"$set", {{"ticket_id", ticket}, {"revision", revision}}}},
+                          true});
   } else {
     set["revisions." + c.info.id] = std::move(revision);
   }
-  out.writes.push_back({Write::Kind::update_one, kTickets, {{"_id", ticket}},
-                        {{"$set", set},
-                         {"$setOnInsert", {{"metadata.created_at", date(c.info.created_at_ms)}}},
-                         {"$max", {{"metadata.last_activity", date(c.updated_at_ms)},
-                                   {"metadata.revision_count", c.revision}}}},
-                        true});
+  json update = {{"$set", set},
+                 {"$setOnInsert", {{"metadata.created_at", date(c.info.created_at_ms)}}},
+                 {"$max",
+                  {{"metadata.last_activity", date(c.updated_at_ms)},
+                   {"metadata.revision_count", c.revision}}}};
+  if (!unset.empty()) update["$unset"] = std::move(unset);
+  out.writes.push_back(
+      {Write::Kind::update_one, kTickets, {{"_id", ticket}}, std::move(update), true});
   return out;
 }
 
@@ -163,21 +183,27 @@ Writes writes_for(const MirrorItem& item, const DocumentOptions& options) {
   switch (e.op) {
     case OutboxOp::remove:
       if (e.conversation_id.empty()) {
-        out.writes.push_back({Write::Kind::delete_many, kTickets, {{"_id", e.ticket_id}}, {}, false});
+        out.writes.push_back(
+            {Write::Kind::delete_many, kTickets, {{"_id", e.ticket_id}}, {}, false});
         out.writes.push_back(
             {Write::Kind::delete_many, kTicketOverflow, {{"ticket_id", e.ticket_id}}, {}, false});
       } else {
         out.writes.push_back(
             {Write::Kind::delete_many, kChats, {{"_id", e.conversation_id}}, {}, false});
-        out.writes.push_back({Write::Kind::delete_many, kChatOverflow,
-                              {{"conversation_id", e.conversation_id}}, {}, false});
+        out.writes.push_back({Write::Kind::delete_many,
+                              kChatOverflow,
+                              {{"conversation_id", e.conversation_id}},
+                              {},
+                              false});
       }
       return out;
     case OutboxOp::expire:
-      out.writes.push_back({Write::Kind::update_one, kChats, {{"_id", e.conversation_id}},
-                            {{"$set", {{"metadata.status", "expired"},
-                                       {"context.conversation_state", "expired"}}}},
-                            false});
+      out.writes.push_back(
+          {Write::Kind::update_one,
+           kChats,
+           {{"_id", e.conversation_id}},
+           {{"$set", {{"metadata.status", "expired"}, {"context.conversation_state", "expired"}}}},
+           false});
       return out;
     case OutboxOp::conversation:
     case OutboxOp::message:
@@ -186,6 +212,39 @@ Writes writes_for(const MirrorItem& item, const DocumentOptions& options) {
   if (!item.conversation) return out;  // deleted since: its removal follows
   if (item.conversation->info.kind == "ticket") return ticket_writes(item, options);
   return chat_writes(item, options);
+}
+
+std::vector<Write> coalesce(std::vector<Write> writes) {
+  std::vector<Write> out;
+  std::set<std::pair<std::string, std::string>> written;  // (collection, filter)
+  auto same_operators = [](const json& a, const json& b) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [op, fields] : a.items()) {
+      if (!b.contains(op)) return false;
+    }
+    return true;
+  };
+  for (Write& w : writes) {
+    const auto key = std::make_pair(w.collection, w.filter.dump());
+    const bool insert_only = w.kind == Write::Kind::update_one && w.update.size() == 1 &&
+                             w.update.contains("$setOnInsert");
+    if (insert_only && written.count(key) > 0) continue;
+    if (!out.empty()) {
+      Write& last = out.back();
+      if (last.kind == Write::Kind::update_one && w.kind == Write::Kind::update_one &&
+          last.collection == w.collection && last.filter == w.filter && last.upsert == w.upsert &&
+          !insert_only && same_operators(last.update, w.update)) {
+        for (auto& [op, fields] : w.update.items()) {
+          for (auto& [path, value] : fields.items())
+            last.update[op][path] = std::move(value);
+        }
+        continue;
+      }
+    }
+    written.insert(key);
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, nlohmann::ordered_json>> index_specs() {

@@ -50,6 +50,13 @@ struct Writes {
 
 Writes writes_for(const MirrorItem& item, const DocumentOptions& options);
 
+// The writes of a batch, fewer: an upsert that only sets fields on insert is dropped
+// when an earlier write in the batch already wrote that document (it exists by
+// then), and consecutive updates of one document with the same operators become
+// one (their fields are disjoint positions, or the same values read from one
+// snapshot). The result leaves the same documents as the writes one by one.
+std::vector<Write> coalesce(std::vector<Write> writes);
+
 // The indexes created at start-up: {collection, [{key, name}]} as createIndexes takes.
 std::vector<std::pair<std::string, nlohmann::ordered_json>> index_specs();
 

@@ -145,7 +145,8 @@ class DriverConnection final : public MongoConnection {
     std::size_t begin = 0;
     while (begin < writes.size()) {
       std::size_t end = begin + 1;
-      while (end < writes.size() && writes[end].collection == writes[begin].collection) ++end;
+      while (end < writes.size() && writes[end].collection == writes[begin].collection)
+        ++end;
       if (auto failed = write_run(client.get(), writes, begin, end)) return failed;
       begin = end;
     }
@@ -260,10 +261,11 @@ Result<std::unique_ptr<MongoConnection>> make_mongo_connection(const std::string
     const char* option;
     int32_t value;
   };
-  for (const Default d : {Default{MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000},
-                          Default{MONGOC_URI_CONNECTTIMEOUTMS, 5000},
-                          Default{MONGOC_URI_SOCKETTIMEOUTMS, 15000}}) {
-    if (!mongoc_uri_has_option(uri, d.option)) mongoc_uri_set_option_as_int32(uri, d.option, d.value);
+  for (const Default d :
+       {Default{MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000},
+        Default{MONGOC_URI_CONNECTTIMEOUTMS, 5000}, Default{MONGOC_URI_SOCKETTIMEOUTMS, 15000}}) {
+    if (!mongoc_uri_has_option(uri, d.option))
+      mongoc_uri_set_option_as_int32(uri, d.option, d.value);
   }
   if (mongoc_uri_get_appname(uri) == nullptr) mongoc_uri_set_appname(uri, "ticketaid");
   bson_error_t error;

@@ -21,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr auto kIdlePoll = 200ms;           // how often an empty outbox is looked at
+constexpr auto kIdlePoll = 200ms;  // how often an empty outbox is looked at
 constexpr auto kFirstBackoff = 500ms;
 constexpr int kDuplicateKeyRetries = 5;
 
@@ -186,6 +186,7 @@ class MongoMirror final : public Mirror {
       overflowed += w.overflowed ? 1 : 0;
       std::move(w.writes.begin(), w.writes.end(), std::back_inserter(writes));
     }
+    writes = mirror::coalesce(std::move(writes));
     std::optional<mirror::MongoError> failed;
     for (int attempt = 0; attempt <= kDuplicateKeyRetries; ++attempt) {
       failed = connection_->write(writes);
@@ -226,7 +227,8 @@ class MongoMirror final : public Mirror {
 
   std::chrono::milliseconds backoff(int failures) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(kFirstBackoff);
-    for (int i = 0; i < failures && wait < retry_max_; ++i) wait *= 2;
+    for (int i = 0; i < failures && wait < retry_max_; ++i)
+      wait *= 2;
     wait = std::min<std::chrono::milliseconds>(wait, retry_max_);
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     return std::chrono::milliseconds(static_cast<int64_t>(wait.count() * jitter(rng_)));
@@ -274,8 +276,8 @@ Result<std::unique_ptr<Mirror>> make_mongo_mirror(const Settings& settings, Outb
                                                   std::string target) {
   auto connection = mirror::make_mongo_connection(settings.mongo_uri, settings.mongo_database);
   if (!connection.is_ok()) return connection.status();
-  return std::unique_ptr<Mirror>(std::make_unique<MongoMirror>(
-      settings, outbox, std::move(target), std::move(connection).value()));
+  return std::unique_ptr<Mirror>(std::make_unique<MongoMirror>(settings, outbox, std::move(target),
+                                                               std::move(connection).value()));
 }
 
 }  // namespace ticketaid

@@ -163,6 +163,35 @@ std::string render_prometheus(const Metrics& m, const LiveGauges& live) {
   w.scalar("ticketaid_rate_limit_degraded", "gauge",
            "1 while Redis is unreachable and redis.on_failure decides.",
            live.rate_limiter_degraded ? 1 : 0);
+  const MirrorStatus& mirror = live.mirror;
+  w.scalar("ticketaid_mirror_enabled", "gauge", "1 when the MongoDB mirror is on (mongo.uri).",
+           mirror.enabled ? 1 : 0);
+  if (mirror.enabled) {
+    w.scalar("ticketaid_mirror_outbox_depth", "gauge", "Outbox rows MongoDB has not received yet.",
+             mirror.outbox_depth);
+    w.scalar("ticketaid_mirror_lag_seconds", "gauge",
+             "Age of the oldest outbox row; 0 when the outbox is empty.", mirror.lag_s);
+    w.scalar("ticketaid_mirror_last_success_timestamp_seconds", "gauge",
+             "When MongoDB last acknowledged a batch (unix seconds; 0: not since start).",
+             mirror.last_success_ms ? static_cast<double>(*mirror.last_success_ms) / 1000.0 : 0.0);
+    w.scalar("ticketaid_mirror_rows_sent_total", "counter",
+             "Outbox rows MongoDB acknowledged since start.", mirror.rows_sent);
+    w.scalar("ticketaid_mirror_overflow_total", "counter",
+             "Items written to an _overflow collection since start (a document was full).",
+             mirror.overflowed);
+    w.header("ticketaid_mirror_errors_total", "counter",
+             "Failed attempts to write to MongoDB, by kind.");
+    for (const char* kind : {"unreachable", "timeout", "duplicate_key", "write_error",
+                             "command_error", "invalid", "store"}) {
+      const auto it = mirror.errors.find(kind);
+      w.sample("ticketaid_mirror_errors_total", std::string("kind=\"") + kind + "\"",
+               it == mirror.errors.end() ? 0 : it->second);
+    }
+    w.header("ticketaid_mirror_read_through_total", "counter",
+             "Local cache misses looked up in MongoDB, by result.");
+    w.sample("ticketaid_mirror_read_through_total", "result=\"hit\"", mirror.read_through_hits);
+    w.sample("ticketaid_mirror_read_through_total", "result=\"miss\"", mirror.read_through_misses);
+  }
   w.scalar("ticketaid_ollama_up", "gauge", "1 when Ollama answered the last probe.",
            m.ollama_up.value());
   w.scalar("ticketaid_store_up", "gauge", "1 when the database answered the last probe.",

@@ -6,6 +6,7 @@
 // thread, on hot paths; rendering reads a snapshot that is consistent per metric.
 #pragma once
 
+#include "util/mirror_status.h"
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -100,6 +101,7 @@ struct LiveGauges {
   int64_t websockets_open = 0;         // counted against limits.max_connections
   bool redis_limiter = false;          // rate limits are kept in Redis
   bool rate_limiter_degraded = false;  // ... and Redis is unreachable: the fallback decides
+  MirrorStatus mirror;                 // the MongoDB mirror (enabled = false while off)
 };
 
 std::string render_prometheus(const Metrics& m, const LiveGauges& live);
