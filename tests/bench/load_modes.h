@@ -31,8 +31,10 @@ struct Timing {
 //     {"ticketBody"}; the first token is the first "stream" frame, the end "done".
 //   direct = true: POST /api/chat to Ollama (or the fake) itself; the first token is
 //     the first NDJSON line with content, the end the "done": true line.
-// Time to first token runs from the start of the send to the first token. Results:
-// {"ttft", "tokens", "tokens_per_s", "requests", "requests_per_s", "errors",
+// Time to first token ("ttft") runs from the start of the send to the first token,
+// total time ("total") from the start of the send to the end of the reply; both
+// count the requests sent inside the window. Results:
+// {"ttft", "total", "tokens", "tokens_per_s", "requests", "requests_per_s", "errors",
 //  "error_count", "unfinished", "cpu"}.
 struct StreamOptions {
   Timing timing;

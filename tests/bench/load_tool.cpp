@@ -13,8 +13,8 @@
 //       idle WebSockets and the daemon's resident memory
 //   bench_load startup [--runs N] [--settle S] [--timeout S] [--log FILE] -- COMMAND...
 //       time from exec to the listening line, and idle memory
-//   bench_load report --dir DIR [--smoke]
-//       the Markdown results table from the JSON files of run.sh
+//   bench_load report --dir DIR [--smoke] [--only PHASE]
+//       the Markdown results table from the JSON files of run.sh (of one phase)
 //
 // timing: [--threads N] [--warmup S] [--duration S] [--drain S] [--daemon-pid PID]
 //         [--ollama-pid PID] [--run-id ID]
@@ -46,7 +46,7 @@ constexpr const char* kUsage =
     "  cached --url URL [--connections N] [timing]\n"
     "  idle --url URL --daemon-pid PID [--sockets N] [--concurrency N] [--settle S] [--hold S]\n"
     "  startup [--runs N] [--settle S] [--timeout S] [--log FILE] -- COMMAND...\n"
-    "  report --dir DIR [--smoke]\n"
+    "  report --dir DIR [--smoke] [--only PHASE]\n"
     "timing: [--threads N] [--warmup S] [--duration S] [--drain S] [--daemon-pid PID]\n"
     "        [--ollama-pid PID] [--run-id ID]\n";
 
@@ -207,8 +207,9 @@ int main(int argc, char** argv) {
     if (mode == "report") {
       const std::string dir = args.required("--dir");
       const bool smoke = args.flag("--smoke");
+      const std::string only = args.text("--only");
       args.check_all_used();
-      return print_report(dir, smoke);
+      return print_report(dir, smoke, only);
     }
     const int64_t fd_limit = raise_fd_limit();
     json result = run_mode(mode, args);

@@ -10,6 +10,10 @@
 //   idle                                idle WebSockets
 //   startup_bench, startup_default      start-up with tests/bench/bench.toml, and
 //                                       with the built-in defaults
+//   mirror_off, mirror_up, mirror_down  the chat path without the MongoDB mirror, with
+//                                       it and MongoDB up, with MongoDB down
+//   mirror_up_ready, mirror_down_ready  GET /ready at the end of those runs
+//   mirror_skipped                      {"reason"}: run.sh skipped the mirror phase
 //
 // Thread-safety: a plain function of its inputs.
 #pragma once
@@ -20,7 +24,8 @@ namespace ticketaid::bench {
 
 // Prints the report to standard output. Returns 0 when every target is met (in a
 // smoke run: when every mode ran without errors), 3 when a target is missed, and 1
-// when a result is missing or a mode saw errors.
-int print_report(const std::string& dir, bool smoke);
+// when a result is missing or a mode saw errors. `only` names the one phase of
+// run.sh that ran (startup, cached, ttft, fast, mirror), or is empty for all of them.
+int print_report(const std::string& dir, bool smoke, const std::string& only = "");
 
 }  // namespace ticketaid::bench

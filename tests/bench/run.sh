@@ -2,14 +2,22 @@
 # ticketaid's benchmarks: runs every measurement of SPEC §8 against the fake Ollama
 # and prints a Markdown table of the targets beside the measured values.
 #
-#   tests/bench/run.sh [--smoke] [--out DIR] [--build DIR]
+#   tests/bench/run.sh [--smoke] [--only PHASE] [--out DIR] [--build DIR]
 #                      [--bench-load PATH] [--ticketaid PATH] [--fake-ollama PATH]
+#                      [--fake-mongo PATH]
 #
 #   --smoke   every mode with tiny counts, in well under a minute: proves that the
 #             tools still run (CTest's bench.smoke); targets are not judged.
+#   --only    run one phase: startup (start-up and idle sockets), cached, ttft, fast,
+#             or mirror (the chat path with the MongoDB mirror off, on with MongoDB
+#             up, and on with MongoDB down); the report shows that phase alone.
 #   --out     keep each mode's JSON results in DIR (default: a temporary directory,
 #             removed at the end).
 #   --build   the build directory holding the binaries (default: build/ at the root).
+#   --fake-mongo  the MongoDB test double of the mirror phase (default:
+#             tests/support/mongo/fake_mongo.py, run with /usr/bin/python3 and its bson);
+#             without it, or with a daemon built without the mirror, the phase is
+#             skipped and the report says why.
 #
 # Each phase starts a fake Ollama with the reply shape it needs and a fresh daemon
 # (tests/bench/bench.toml, port 0, a temporary database), runs bench_load against
@@ -23,18 +31,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$root/build
 smoke=0
+only=""
 out_dir=""
 bench_load="" ticketaid="" fake_ollama=""
+fake_mongo=$root/tests/support/mongo/fake_mongo.py
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
+    --only) only=$2; shift ;;
     --out) out_dir=$2; shift ;;
     --build) build=$2; shift ;;
     --bench-load) bench_load=$2; shift ;;
     --ticketaid) ticketaid=$2; shift ;;
     --fake-ollama) fake_ollama=$2; shift ;;
+    --fake-mongo) fake_mongo=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -49,7 +61,14 @@ for bin in "$bench_load" "$ticketaid" "$fake_ollama"; do
     exit 1
   fi
 done
+case "$only" in
+  "" | startup | cached | ttft | fast | mirror) ;;
+  *) echo "run.sh: --only takes startup, cached, ttft, fast or mirror, not $only" >&2; exit 2 ;;
+esac
 config=$here/bench.toml
+
+# wants PHASE: whether this run includes PHASE (every phase unless --only).
+wants() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 # 10,000 sockets in the daemon and as many in the load tool (which raises its own).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n "$(cat /proc/sys/fs/nr_open)" 2>/dev/null || true
@@ -143,17 +162,22 @@ if [ "$smoke" = 1 ]; then
   warm=0.2 dur=1 hold=0.2
   short_tokens=3 long_tokens=5 fast_tokens=50 cached_tokens=10
   many=4 fast_streams=2 connections=3 sockets=50 startup_runs=1 startup_settle=0.2
+  mirror_streams=2 mirror_tokens=3
 else
   warm=3 dur=15 hold=5
   short_tokens=5 long_tokens=100 fast_tokens=2000 cached_tokens=200
   many=200 fast_streams=64 connections=50 sockets=10000 startup_runs=10 startup_settle=1
+  mirror_streams=20 mirror_tokens=20
 fi
 
 started=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
 start_load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # --- start-up time and idle memory, then idle sockets on a fresh daemon.
-fake idle_fake "$cached_tokens" 0 64
+if wants startup || wants cached; then
+  fake idle_fake "$cached_tokens" 0 64
+fi
+if wants startup; then
 mkdir -p "$work/startup"
 measure startup_bench startup --runs "$startup_runs" --settle "$startup_settle" --log "$work/startup.err" -- \
   "$ticketaid" serve --listen 127.0.0.1:0 --db "$work/startup/bench.db" --ollama-url "$fake_url" \
@@ -165,13 +189,18 @@ sleep "$hold"
 measure idle idle --url "$daemon_url" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid" \
   --sockets "$sockets" --settle "$hold" --hold "$hold"
 stop "$daemon_pid"
+fi
 
 # --- cached answers on open WebSockets (short answers: about 1 KB of text).
+if wants cached; then
 daemon cached_daemon
 measure cached cached --url "$daemon_url" --connections "$connections" --warmup "$warm" \
   --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
 stop "$daemon_pid"
-stop "$fake_pid"
+fi
+if wants startup || wants cached; then
+  stop "$fake_pid"
+fi
 
 # streams NAME STREAMS: the same clients straight to the fake, then through a daemon.
 streams() {
@@ -186,6 +215,7 @@ streams() {
 
 # --- time to first token, 20 ms between tokens: 1 stream (short replies, for many
 # samples), then 200 streams (100-token replies, 2 s each).
+if wants ttft; then
 fake ttft1_fake "$short_tokens" 20 64
 streams ttft1 1
 stop "$fake_pid"
@@ -198,11 +228,96 @@ measure ttft200_normal_ticketaid ttft --url "$daemon_url" --streams "$many" --wa
   --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
 stop "$daemon_pid"
 stop "$fake_pid"
+fi
 
 # --- throughput when Ollama is not the bottleneck: no delay between tokens.
+if wants fast; then
 fake fast_fake "$fast_tokens" 0 $((fast_streams * 2 + 64))
 streams fast "$fast_streams"
 stop "$fake_pid"
+fi
+
+# --- the chat path with the MongoDB mirror (docs/performance.md): the same streams
+# (ttft mode, 20 ms between tokens) through three daemons asking the same fake
+# Ollama: without the mirror; with it and the MongoDB double up; and with the
+# double down from before the daemon starts to its end, so that the outbox grows and
+# the syncer retries the whole run. /ready is kept at the end of the last two.
+
+# mirror_skip REASON: the phase cannot run here; the report shows REASON.
+mirror_skip() {
+  say "mirror: skipped: $1"
+  printf '{"reason": "%s"}\n' "$1" >"$results/mirror_skipped.json"
+}
+
+# The MongoDB double (sets mongo_pid, mongo_port, control_port).
+fake_mongo_start() {
+  /usr/bin/python3 "$fake_mongo" --port 0 --control-port 0 >"$work/fake_mongo.out" \
+    2>"$work/fake_mongo.err" &
+  mongo_pid=$!
+  running+=("$mongo_pid")
+  local i line=""
+  for ((i = 0; i < 1000; i++)); do
+    line=$(grep -m 1 '^fake_mongo mongo=' "$work/fake_mongo.out" 2>/dev/null || true)
+    if [ -n "$line" ]; then break; fi
+    if ! kill -0 "$mongo_pid" 2>/dev/null; then break; fi
+    sleep 0.01
+  done
+  if [ -z "$line" ]; then
+    echo "run.sh: fake_mongo.py did not start:" >&2
+    cat "$work/fake_mongo.err" >&2
+    exit 1
+  fi
+  mongo_port=$(sed 's/.*mongo=\([0-9]*\).*/\1/' <<<"$line")
+  control_port=$(sed 's/.*control=\([0-9]*\).*/\1/' <<<"$line")
+}
+
+# fake_mongo_faults JSON: POST /faults to the double.
+fake_mongo_faults() {
+  curl -fsS -X POST "http://127.0.0.1:$control_port/faults" -d "$1" >/dev/null
+}
+
+# mirror_run NAME [VAR=VALUE...]: a fresh daemon, the streams, and (with the mirror)
+# its /ready as NAME_ready.json.
+mirror_run() {
+  local name=$1
+  shift
+  daemon "${name}_daemon" "$@"
+  measure "$name" ttft --url "$daemon_url" --streams "$mirror_streams" --warmup "$warm" \
+    --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
+  if [ $# -gt 0 ]; then
+    curl -sS "$daemon_url/ready" >"$results/${name}_ready.json" || true
+    say "$name: mirror at the end: $(/usr/bin/python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1])).get("mirror", {})
+print("state %s, outboxDepth %s, rowsSent %s, lastError %s" % (m.get("state"),
+      m.get("outboxDepth"), m.get("rowsSent"), m.get("lastError", "-")))' \
+      "$results/${name}_ready.json" 2>/dev/null || echo "no /ready answer")"
+  fi
+  stop "$daemon_pid"
+}
+
+if wants mirror; then
+  if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import bson' 2>/dev/null; then
+    mirror_skip "/usr/bin/python3 with bson (python3-pymongo) is missing"
+  elif [ ! -f "$fake_mongo" ]; then
+    mirror_skip "the MongoDB double $fake_mongo is missing"
+  elif ! command -v curl >/dev/null; then
+    mirror_skip "curl is missing"
+  elif "$ticketaid" doctor --config "$config" --db "$work/mirror_probe.db" \
+    --ollama-url http://127.0.0.1:1 2>&1 | grep -q 'no MongoDB support'; then
+    mirror_skip "$ticketaid was built without the MongoDB mirror (libmongoc-dev)"
+  else
+    fake mirror_fake "$mirror_tokens" 20 $((mirror_streams * 2 + 64))
+    fake_mongo_start
+    mongo_uri="mongodb://127.0.0.1:$mongo_port/?replicaSet=rs0"
+    mirror_run mirror_off
+    mirror_run mirror_up TICKETAID_MONGO_URI="$mongo_uri"
+    fake_mongo_faults '{"down": true}'
+    mirror_run mirror_down TICKETAID_MONGO_URI="$mongo_uri"
+    stop "$mongo_pid"
+    stop "$fake_pid"
+  fi
+fi
 
 end_load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
@@ -216,6 +331,7 @@ echo "- load average (1, 5, 15 min): $start_load at the start, $end_load at the 
 echo "- binaries: $ticketaid, $fake_ollama, $bench_load"
 echo
 status=0
-"$bench_load" report --dir "$results" $([ "$smoke" = 1 ] && echo --smoke) || status=$?
+"$bench_load" report --dir "$results" $([ "$smoke" = 1 ] && echo --smoke) \
+  ${only:+--only "$only"} || status=$?
 if [ -n "$out_dir" ]; then echo; echo "JSON results: $out_dir"; fi
 exit "$status"

@@ -21,6 +21,7 @@ constexpr const char* kSystemPrompt =
 // What the slots of one thread count.
 struct StreamCounts {
   Latencies ttft;
+  Latencies total;  // send to the end of the reply ("done" or the done: true line)
   int64_t tokens = 0;  // tokens that arrived inside the window
   int64_t tokens_total = 0;
   int64_t requests = 0;  // replies that ended inside the window
@@ -78,7 +79,9 @@ class StreamSlot : public std::enable_shared_from_this<StreamSlot> {
   }
 
   void on_end() {
-    if (plan_.window.contains(Clock::now())) ++counts_.requests;
+    const auto now = Clock::now();
+    if (plan_.window.contains(now)) ++counts_.requests;
+    if (plan_.window.contains(sent_)) counts_.total.add(micros(sent_, now));
     close_connection();
     asio::post(io_, [self = shared_from_this()] { self->next(); });
   }
@@ -318,6 +321,7 @@ json run_streams(const StreamOptions& options) {
   StreamCounts total;
   for (const auto& c : counts) {
     total.ttft.merge(c.ttft);
+    total.total.merge(c.total);
     total.tokens += c.tokens;
     total.tokens_total += c.tokens_total;
     total.requests += c.requests;
@@ -339,6 +343,7 @@ json run_streams(const StreamOptions& options) {
   out["warmup_s"] = timing.warmup_s;
   out["duration_s"] = window_s;
   out["ttft"] = total.ttft.summary();
+  out["total"] = total.total.summary();
   out["tokens"] = total.tokens;
   out["tokens_per_s"] = static_cast<double>(total.tokens) / window_s;
   out["tokens_total"] = total.tokens_total;

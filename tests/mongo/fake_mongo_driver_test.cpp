@@ -20,7 +20,7 @@ namespace ticketaid::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // BSON field order is kept
 
 constexpr const char* kDatabase = "ticketaid_fake_mongo_test";
 constexpr const char* kCollection = "answers";
@@ -189,7 +189,7 @@ TEST_F(FakeMongoDriverTest, HandshakeAndPing) {
   if (mongo_.external()) return;
   EXPECT_EQ(info.reply["version"], "5.0.0");
   // The handshake of each connection is a legacy OP_QUERY isMaster.
-  const json commands = mongo_.stats()["commands"];
+  const nlohmann::json commands = mongo_.stats()["commands"];
   EXPECT_GE(
       commands.value("isMaster", 0) + commands.value("ismaster", 0) + commands.value("hello", 0), 1)
       << commands.dump() << "\n"

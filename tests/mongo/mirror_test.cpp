@@ -64,7 +64,7 @@ TEST_F(MirrorTest, AnswersAndMessagesAppearInTheDocumentedShape) {
   EXPECT_EQ(metadata.value("status", ""), "active");
 
   // The indexes of SPEC §6, with their keys in order.
-  const json indexes = mongo_.indexes(database_, "chat_conversations");
+  const nlohmann::ordered_json indexes = mongo_.indexes(database_, "chat_conversations");
   std::set<std::string> keys;
   for (const auto& index : indexes) {
     std::string key;
@@ -280,6 +280,34 @@ TEST_F(MirrorTest, ASecondNodeWithReadThroughServesAnAnswerTheFirstNodeMade) {
   auto metrics = http_call(node_b.port(), "GET", "/metrics");
   EXPECT_NE(metrics.body.find("ticketaid_mirror_read_through_total{result=\"hit\"} 1"),
             std::string::npos);
+}
+
+TEST_F(MirrorTest, DoctorReportsTheMirrorAndItsOutbox) {
+  start_mirrored();
+  const std::string session = create_session();
+  ASSERT_TRUE(wait_drained());
+  daemon_->stop();
+  auto doctor = [&](std::string* out) {
+    std::string err;
+    return DaemonProcess::run_once(
+        {"doctor", "--db", db_path().string(), "--ollama-url", fake_.url(), "--listen",
+         "127.0.0.1:0"},
+        out, &err, mirror_env());
+  };
+  std::string out;
+  EXPECT_EQ(doctor(&out), 0) << out;
+  EXPECT_NE(out.find("mongo mirror: 127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("answers; outbox: 0 rows waiting"), std::string::npos) << out;
+  EXPECT_EQ(out.find("PASSWORD"), std::string::npos);
+
+  if (!mongo_.set_down(true)) return;
+  start_mirrored();
+  ASSERT_TRUE(add_message(session, "while down"));
+  daemon_->stop();
+  out.clear();
+  EXPECT_EQ(doctor(&out), 0) << "an unreachable mirror is a warning:\n" << out;
+  EXPECT_NE(out.find("does not answer"), std::string::npos) << out;
+  EXPECT_NE(out.find("rows waiting, the oldest"), std::string::npos) << out;
 }
 
 TEST_F(MirrorTest, WithoutTheMirrorNoOutboxIsKept) {

@@ -109,7 +109,7 @@ ClientPtr make_client(const std::string& uri, std::string* error) {
 }
 
 // Appends every document of the cursor to *out as relaxed extended JSON.
-bool drain_cursor(mongoc_cursor_t* cursor, nlohmann::json* out, std::string* error) {
+bool drain_cursor(mongoc_cursor_t* cursor, nlohmann::ordered_json* out, std::string* error) {
   const bson_t* doc = nullptr;
   while (mongoc_cursor_next(cursor, &doc)) {
     char* text = bson_as_relaxed_extended_json(doc, nullptr);
@@ -117,7 +117,7 @@ bool drain_cursor(mongoc_cursor_t* cursor, nlohmann::json* out, std::string* err
       *error = "bson_as_relaxed_extended_json failed";
       return false;
     }
-    out->push_back(nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false));
+    out->push_back(nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false));
     bson_free(text);
   }
   bson_error_t bson_error;
@@ -390,8 +390,9 @@ nlohmann::json FakeMongo::stats() {
   return nullptr;
 }
 
-nlohmann::json FakeMongo::documents(const std::string& database, const std::string& collection,
-                                    const std::string& filter_json) {
+nlohmann::ordered_json FakeMongo::documents(const std::string& database,
+                                            const std::string& collection,
+                                            const std::string& filter_json) {
   std::string error;
   ClientPtr client = make_client(uri(), &error);
   if (client) {
@@ -405,7 +406,7 @@ nlohmann::json FakeMongo::documents(const std::string& database, const std::stri
     CollectionPtr coll(
         mongoc_client_get_collection(client.get(), database.c_str(), collection.c_str()));
     CursorPtr cursor(mongoc_collection_find_with_opts(coll.get(), filter.get(), nullptr, nullptr));
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
     if (drain_cursor(cursor.get(), &out, &error)) return out;
   }
   ADD_FAILURE() << "documents(" << database << "." << collection << ", " << filter_json
@@ -413,14 +414,15 @@ nlohmann::json FakeMongo::documents(const std::string& database, const std::stri
   return nullptr;
 }
 
-nlohmann::json FakeMongo::indexes(const std::string& database, const std::string& collection) {
+nlohmann::ordered_json FakeMongo::indexes(const std::string& database,
+                                          const std::string& collection) {
   std::string error;
   ClientPtr client = make_client(uri(), &error);
   if (client) {
     CollectionPtr coll(
         mongoc_client_get_collection(client.get(), database.c_str(), collection.c_str()));
     CursorPtr cursor(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
-    nlohmann::json out = nlohmann::json::array();
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
     if (drain_cursor(cursor.get(), &out, &error)) return out;
   }
   ADD_FAILURE() << "indexes(" << database << "." << collection << ") failed: " << error;

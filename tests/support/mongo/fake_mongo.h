@@ -79,12 +79,13 @@ class FakeMongo {
   nlohmann::json stats();
 
   // Through the driver: the documents matching filter_json (MongoDB extended JSON),
-  // in natural order, each as bson_as_relaxed_extended_json parsed into a json
-  // (a JSON array); the collection's index specifications (a JSON array); dropping
-  // a database.
-  nlohmann::json documents(const std::string& database, const std::string& collection,
-                           const std::string& filter_json = "{}");
-  nlohmann::json indexes(const std::string& database, const std::string& collection);
+  // in natural order, each as bson_as_relaxed_extended_json parsed into JSON (a JSON
+  // array); the collection's index specifications (a JSON array); dropping a
+  // database. The JSON is an ordered_json, keeping the fields in their BSON order
+  // (an index's key order matters); nlohmann::json would sort them.
+  nlohmann::ordered_json documents(const std::string& database, const std::string& collection,
+                                   const std::string& filter_json = "{}");
+  nlohmann::ordered_json indexes(const std::string& database, const std::string& collection);
   bool drop_database(const std::string& database);
 
   // What the double wrote to its log so far (the tail), for failure messages.

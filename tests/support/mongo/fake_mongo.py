@@ -64,6 +64,7 @@ faults and statistics live behind one lock. A delay is waited outside the lock.
 
 import argparse
 import copy
+import functools
 import datetime
 import http.server
 import json
@@ -395,6 +396,21 @@ def check_conflicts(update):
             seen.append(path)
 
 
+UPDATE_OPERATORS = ("$set", "$setOnInsert", "$unset", "$max", "$min", "$inc")
+
+
+def compare_paths(a, b):
+    """MongoDB's order of update paths: component by component, two numeric
+    components numerically, any others as strings."""
+    for x, y in zip(a.split("."), b.split(".")):
+        if x == y:
+            continue
+        if x.isdigit() and y.isdigit():
+            return -1 if int(x) < int(y) else 1
+        return -1 if x < y else 1
+    return (a.count(".") > b.count(".")) - (a.count(".") < b.count("."))
+
+
 def apply_update(doc, update, inserting):
     """Applies an update document to doc in place."""
     if isinstance(update, list):
@@ -411,34 +427,42 @@ def apply_update(doc, update, inserting):
                 doc[k] = copy.deepcopy(v)
         return
     check_conflicts(update)
+    steps = []
     for op, fields in update.items():
+        if op not in UPDATE_OPERATORS:
+            raise WriteError(9, "Unknown modifier: %s. fake_mongo does not implement it" % op)
         if not isinstance(fields, dict):
             raise WriteError(
                 9,
                 "Modifiers operate on fields but we found type %s instead" % type(fields).__name__,
             )
-        for path, value in fields.items():
-            if op == "$set":
+        steps.extend((path, op, value) for path, value in fields.items())
+    # As MongoDB 5.0 does, apply the paths of all operators together in path order
+    # (lexicographic, numeric components numerically), so new fields are appended in
+    # that order whatever the order of the update document.
+    steps.sort(key=functools.cmp_to_key(lambda a, b: compare_paths(a[0], b[0])))
+    for path, op, value in steps:
+        if op == "$set":
+            set_path(doc, path, value)
+        elif op == "$setOnInsert":
+            if inserting:
                 set_path(doc, path, value)
-            elif op == "$setOnInsert":
-                if inserting:
-                    set_path(doc, path, value)
-            elif op == "$unset":
-                unset_path(doc, path)
-            elif op in ("$max", "$min"):
-                present, current = get_path(doc, path)
-                c = compare(value, current) if present else 0
-                if not present or (op == "$max" and c > 0) or (op == "$min" and c < 0):
-                    set_path(doc, path, value)
-            elif op == "$inc":
-                present, current = get_path(doc, path)
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    raise WriteError(14, "Cannot increment with non-numeric argument")
-                if present and (not isinstance(current, (int, float)) or isinstance(current, bool)):
-                    raise WriteError(14, "Cannot apply $inc to a value of non-numeric type")
-                set_path(doc, path, (current if present else 0) + value)
-            else:
-                raise WriteError(9, "Unknown modifier: %s. fake_mongo does not implement it" % op)
+        elif op == "$unset":
+            unset_path(doc, path)
+        elif op in ("$max", "$min"):
+            present, current = get_path(doc, path)
+            c = compare(value, current) if present else 0
+            if not present or (op == "$max" and c > 0) or (op == "$min" and c < 0):
+                set_path(doc, path, value)
+        elif op == "$inc":
+            present, current = get_path(doc, path)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise WriteError(14, "Cannot increment with non-numeric argument")
+            if present and (not isinstance(current, (int, float)) or isinstance(current, bool)):
+                raise WriteError(14, "Cannot apply $inc to a value of non-numeric type")
+            set_path(doc, path, (current if present else 0) + value)
+        else:
+            raise WriteError(9, "Unknown modifier: %s. fake_mongo does not implement it" % op)
 
 
 def equality_fields(query, prefix=""):

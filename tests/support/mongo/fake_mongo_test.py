@@ -165,6 +165,16 @@ class FakeMongoTest(unittest.TestCase):
         self.assertEqual(list(doc), ["_id", "ticket", "kind", "v"])
         self.assertEqual(doc["kind"], {"name": "a"})
 
+    def test_new_fields_are_added_in_path_order_like_mongodb_5(self):
+        self.coll.insert_one({"_id": 1, "z": 0})
+        self.coll.update_one({"_id": 1}, {"$set": {"b": 1, "a.10": 1, "a.9": 1}, "$max": {"c": 1}})
+        doc = self.coll.find_one({"_id": 1})
+        self.assertEqual(list(doc), ["_id", "z", "a", "b", "c"])
+        self.assertEqual(list(doc["a"]), ["9", "10"])
+        with self.assertRaises(WriteError) as caught:
+            self.coll.update_one({"_id": 1}, {"$push": {"list": 1}})
+        self.assertEqual(caught.exception.code, 9)
+
     def test_conflicting_operators_fail_like_mongodb(self):
         with self.assertRaises(WriteError) as caught:
             self.coll.update_one(
