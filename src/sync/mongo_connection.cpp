@@ -70,6 +70,11 @@ MongoError classify(const bson_error_t& error) {
     return {"unreachable", message};
   }
   if (is_duplicate_key(error.code)) return {"duplicate_key", message};
+  // BSONObjectTooLarge (MongoDB 7+), and what 5.0 and 6.0 answer for an update that
+  // grows a document too far: mongo.max_document_bytes is set too high.
+  if (error.code == 10334 || error.code == 17419 || error.code == 17420) {
+    return {"document_too_large", message};
+  }
   if (error.domain == MONGOC_ERROR_WRITE_CONCERN || error.domain == MONGOC_ERROR_COLLECTION) {
     return {"write_error", message};
   }

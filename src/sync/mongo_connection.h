@@ -24,7 +24,7 @@ namespace ticketaid::mirror {
 
 // A failed call, with the kind /metrics counts it under: "unreachable" (no server
 // could be selected, the connection broke), "timeout", "duplicate_key",
-// "write_error" (MongoDB refused a write), "command_error" (auth, a refused
+// "write_error" (MongoDB refused a write), "document_too_large", "command_error" (auth, a refused
 // command), "invalid" (a document the driver refused).
 struct MongoError {
   std::string kind;

@@ -181,8 +181,8 @@ std::string render_prometheus(const Metrics& m, const LiveGauges& live) {
              mirror.overflowed);
     w.header("ticketaid_mirror_errors_total", "counter",
              "Failed attempts to write to MongoDB, by kind.");
-    for (const char* kind : {"unreachable", "timeout", "duplicate_key", "write_error",
-                             "command_error", "invalid", "store"}) {
+    for (const char* kind : {"unreachable", "timeout", "duplicate_key", "document_too_large",
+                             "write_error", "command_error", "invalid", "store"}) {
       const auto it = mirror.errors.find(kind);
       w.sample("ticketaid_mirror_errors_total", std::string("kind=\"") + kind + "\"",
                it == mirror.errors.end() ? 0 : it->second);
