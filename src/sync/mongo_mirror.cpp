@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -126,19 +127,12 @@ class MongoMirror final : public Mirror {
     if (thread_.joinable()) thread_.join();
   }
 
+  // Never touches the database or the network: /ready and /metrics call it on I/O
+  // threads. The outbox figures are the syncer's last reading.
   MirrorStatus status() const override {
-    MirrorStatus copy;
-    {
-      std::lock_guard lock(mutex_);
-      copy = status_;
-    }
-    auto state = outbox_.outbox_state();
-    if (state.is_ok()) {
-      copy.outbox_depth = state.value().depth;
-      copy.lag_s = state.value().oldest_ms
-                       ? std::max<int64_t>(0, unix_ms_now() - *state.value().oldest_ms) / 1000.0
-                       : 0.0;
-    }
+    std::lock_guard lock(mutex_);
+    MirrorStatus copy = status_;
+    copy.lag_s = oldest_ms_ ? std::max<int64_t>(0, unix_ms_now() - *oldest_ms_) / 1000.0 : 0.0;
     return copy;
   }
 
@@ -157,6 +151,7 @@ class MongoMirror final : public Mirror {
         indexed = !failed;
       }
       if (!failed) failed = send_batch(idle);
+      read_outbox_state();
       if (failed) {
         note_failure(*failed, failures);
         if (!sleep_for(backoff(failures++))) return;
@@ -203,6 +198,15 @@ class MongoMirror final : public Mirror {
     status_.last_success_ms = unix_ms_now();
     status_.last_error.clear();
     return std::nullopt;
+  }
+
+  // Notes the outbox's depth and oldest row for status().
+  void read_outbox_state() {
+    auto state = outbox_.outbox_state();
+    if (!state.is_ok()) return;
+    std::lock_guard lock(mutex_);
+    status_.outbox_depth = state.value().depth;
+    oldest_ms_ = state.value().oldest_ms;
   }
 
   void count_error(const mirror::MongoError& error) {
@@ -262,6 +266,7 @@ class MongoMirror final : public Mirror {
   std::condition_variable wake_;
   bool stopping_ = false;
   MirrorStatus status_;
+  std::optional<int64_t> oldest_ms_;  // created_at of the oldest outbox row, last read
   std::unique_ptr<ReadThrough> read_through_;
   std::thread thread_;
 };

@@ -11,8 +11,9 @@
 // the first batch. The thread never runs on an I/O thread and nothing on the
 // request path waits for it.
 //
-// Thread-safety: status() and shared_answers()->find from any thread; start and
-// stop from the owner.
+// Thread-safety: status() from any thread, I/O threads included (it only copies
+// what the syncer last read); shared_answers()->find from any thread but an I/O
+// thread; start and stop from the owner.
 #pragma once
 
 #include <memory>

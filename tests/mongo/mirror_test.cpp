@@ -77,9 +77,11 @@ TEST_F(MirrorTest, AnswersAndMessagesAppearInTheDocumentedShape) {
   EXPECT_TRUE(keys.count("metadata.status:1 metadata.created_at:-1 ")) << indexes.dump();
 
   // /ready reports the mirror; /metrics has its gauges.
-  const json mirror = ready()["mirror"];
-  EXPECT_EQ(mirror.value("enabled", false), true);
-  EXPECT_EQ(mirror.value("state", ""), "caught_up");
+  EXPECT_TRUE(wait_until([&] {
+    const json mirror = ready()["mirror"];
+    return mirror.value("enabled", false) && mirror.value("state", "") == "caught_up" &&
+           mirror.value("outboxDepth", -1) == 0;
+  })) << ready().dump();
   auto metrics = http_call(daemon_->port(), "GET", "/metrics");
   EXPECT_NE(metrics.body.find("ticketaid_mirror_outbox_depth 0"), std::string::npos);
   EXPECT_NE(metrics.body.find("ticketaid_mirror_last_success_timestamp_seconds"),
@@ -100,8 +102,10 @@ TEST_F(MirrorTest, AThousandMessagesWrittenWhileMongoIsDownArriveOnceInOrder) {
   // The outbox holds them; the node stays ready and says why the mirror lags.
   const json while_down = ready();
   EXPECT_EQ(while_down.value("status", ""), "ready") << while_down.dump();
-  EXPECT_GE(while_down["mirror"].value("outboxDepth", 0), 1000);
-  ASSERT_TRUE(wait_until([&] { return ready()["mirror"].value("state", "") == "retrying"; }));
+  ASSERT_TRUE(wait_until([&] {
+    const json mirror = ready()["mirror"];
+    return mirror.value("state", "") == "retrying" && mirror.value("outboxDepth", 0) >= 1000;
+  })) << ready().dump();
   EXPECT_TRUE(ready()["mirror"].contains("lastError"));
   auto metrics = http_call(daemon_->port(), "GET", "/metrics");
   EXPECT_EQ(metrics.body.find("ticketaid_mirror_errors_total{kind=\"unreachable\"} 0"),
@@ -289,10 +293,9 @@ TEST_F(MirrorTest, DoctorReportsTheMirrorAndItsOutbox) {
   daemon_->stop();
   auto doctor = [&](std::string* out) {
     std::string err;
-    return DaemonProcess::run_once(
-        {"doctor", "--db", db_path().string(), "--ollama-url", fake_.url(), "--listen",
-         "127.0.0.1:0"},
-        out, &err, mirror_env());
+    return DaemonProcess::run_once({"doctor", "--db", db_path().string(), "--ollama-url",
+                                    fake_.url(), "--listen", "127.0.0.1:0"},
+                                   out, &err, mirror_env());
   };
   std::string out;
   EXPECT_EQ(doctor(&out), 0) << out;
