@@ -258,7 +258,8 @@ Result<mongoc_uri_t*> parse_uri(const std::string& text) {
 }  // namespace
 
 Result<std::unique_ptr<MongoConnection>> make_mongo_connection(const std::string& text,
-                                                               const std::string& database) {
+                                                               const std::string& database,
+                                                               std::optional<int> bound_ms) {
   auto parsed = parse_uri(text);
   if (!parsed.is_ok()) return parsed.status();
   mongoc_uri_t* uri = parsed.value();
@@ -269,8 +270,11 @@ Result<std::unique_ptr<MongoConnection>> make_mongo_connection(const std::string
   for (const Default d :
        {Default{MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000},
         Default{MONGOC_URI_CONNECTTIMEOUTMS, 5000}, Default{MONGOC_URI_SOCKETTIMEOUTMS, 15000}}) {
-    if (!mongoc_uri_has_option(uri, d.option))
+    if (bound_ms) {
+      mongoc_uri_set_option_as_int32(uri, d.option, *bound_ms);
+    } else if (!mongoc_uri_has_option(uri, d.option)) {
       mongoc_uri_set_option_as_int32(uri, d.option, d.value);
+    }
   }
   if (mongoc_uri_get_appname(uri) == nullptr) mongoc_uri_set_appname(uri, "ticketaid");
   bson_error_t error;

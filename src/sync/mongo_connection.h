@@ -48,9 +48,11 @@ class MongoConnection {
 
 // Parses the URI (credentials, TLS and every option the C driver knows), and sets
 // defaults where the URI says nothing: serverSelectionTimeoutMS=5000,
-// connectTimeoutMS=5000, socketTimeoutMS=15000, appname=ticketaid.
-Result<std::unique_ptr<MongoConnection>> make_mongo_connection(const std::string& uri,
-                                                               const std::string& database);
+// connectTimeoutMS=5000, socketTimeoutMS=15000, appname=ticketaid. With
+// bound_ms, all three are that instead, whatever the URI says: for lookups that a
+// request waits for.
+Result<std::unique_ptr<MongoConnection>> make_mongo_connection(
+    const std::string& uri, const std::string& database, std::optional<int> bound_ms = {});
 
 // "host:port,host:port/database" of a URI: the mirror's target, without credentials.
 Result<std::string> mongo_target(const std::string& uri, const std::string& database);

@@ -95,18 +95,20 @@ class ReadThrough final : public SharedAnswers {
 class MongoMirror final : public Mirror {
  public:
   MongoMirror(const Settings& settings, Outbox& outbox, std::string target,
-              std::unique_ptr<mirror::MongoConnection> connection)
+              std::unique_ptr<mirror::MongoConnection> connection,
+              std::unique_ptr<mirror::MongoConnection> lookups)
       : outbox_(outbox),
         connection_(std::move(connection)),
+        lookups_(std::move(lookups)),
         batch_size_(settings.mongo_batch_size),
         retry_max_(std::chrono::seconds(settings.mongo_retry_max_s)),
         options_{settings.mongo_redact, static_cast<int64_t>(settings.mongo_max_document_bytes)} {
     status_.enabled = true;
     status_.state = "starting";
     status_.target = std::move(target);
-    if (settings.mongo_read_through) {
+    if (lookups_) {
       read_through_ = std::make_unique<ReadThrough>(
-          *connection_, reachable_, settings.mongo_read_through_timeout_ms, status_, mutex_);
+          *lookups_, reachable_, settings.mongo_read_through_timeout_ms, status_, mutex_);
     }
   }
   ~MongoMirror() override { stop(); }
@@ -256,6 +258,9 @@ class MongoMirror final : public Mirror {
 
   Outbox& outbox_;
   std::unique_ptr<mirror::MongoConnection> connection_;
+  // Read-through's own pool, with every timeout at mongo.read_through_timeout_ms so
+  // that a request never waits longer; nullptr without read-through.
+  std::unique_ptr<mirror::MongoConnection> lookups_;
   const int batch_size_;
   const std::chrono::milliseconds retry_max_;
   const mirror::DocumentOptions options_;
@@ -281,8 +286,15 @@ Result<std::unique_ptr<Mirror>> make_mongo_mirror(const Settings& settings, Outb
                                                   std::string target) {
   auto connection = mirror::make_mongo_connection(settings.mongo_uri, settings.mongo_database);
   if (!connection.is_ok()) return connection.status();
-  return std::unique_ptr<Mirror>(std::make_unique<MongoMirror>(settings, outbox, std::move(target),
-                                                               std::move(connection).value()));
+  std::unique_ptr<mirror::MongoConnection> lookups;
+  if (settings.mongo_read_through) {
+    auto bounded = mirror::make_mongo_connection(settings.mongo_uri, settings.mongo_database,
+                                                 settings.mongo_read_through_timeout_ms);
+    if (!bounded.is_ok()) return bounded.status();
+    lookups = std::move(bounded).value();
+  }
+  return std::unique_ptr<Mirror>(std::make_unique<MongoMirror>(
+      settings, outbox, std::move(target), std::move(connection).value(), std::move(lookups)));
 }
 
 }  // namespace ticketaid

@@ -10,8 +10,9 @@
 //   idle                                idle WebSockets
 //   startup_bench, startup_default      start-up with tests/bench/bench.toml, and
 //                                       with the built-in defaults
-//   mirror_off, mirror_up, mirror_down  the chat path without the MongoDB mirror, with
-//                                       it and MongoDB up, with MongoDB down
+//   mirror_off, mirror_up, mirror_down, the chat path without the MongoDB mirror, with
+//   mirror_off2                         it and MongoDB up, with MongoDB down, and
+//                                       without it again
 //   mirror_up_ready, mirror_down_ready  GET /ready at the end of those runs
 //   mirror_skipped                      {"reason"}: run.sh skipped the mirror phase
 //

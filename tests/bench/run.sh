@@ -238,10 +238,12 @@ stop "$fake_pid"
 fi
 
 # --- the chat path with the MongoDB mirror (docs/performance.md): the same streams
-# (ttft mode, 20 ms between tokens) through three daemons asking the same fake
-# Ollama: without the mirror; with it and the MongoDB double up; and with the
-# double down from before the daemon starts to its end, so that the outbox grows and
-# the syncer retries the whole run. /ready is kept at the end of the last two.
+# (ttft mode, 20 ms between tokens) through daemons asking the same fake Ollama:
+# without the mirror; with it and the MongoDB double up; with the double down from
+# before the daemon starts to its end, so that the outbox grows and the syncer
+# retries the whole run; and without the mirror again, so that two mirror-off runs
+# bracket the others and show how far the same daemon moves between runs on this
+# machine. /ready is kept at the end of the mirror runs.
 
 # mirror_skip REASON: the phase cannot run here; the report shows REASON.
 mirror_skip() {
@@ -297,6 +299,7 @@ print("state %s, outboxDepth %s, rowsSent %s, lastError %s" % (m.get("state"),
 }
 
 if wants mirror; then
+  unset TICKETAID_MONGO_URI  # the mirror-off runs must not inherit one
   if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import bson' 2>/dev/null; then
     mirror_skip "/usr/bin/python3 with bson (python3-pymongo) is missing"
   elif [ ! -f "$fake_mongo" ]; then
@@ -315,6 +318,7 @@ if wants mirror; then
     fake_mongo_faults '{"down": true}'
     mirror_run mirror_down TICKETAID_MONGO_URI="$mongo_uri"
     stop "$mongo_pid"
+    mirror_run mirror_off2
     stop "$fake_pid"
   fi
 fi

@@ -286,6 +286,21 @@ TEST_F(MirrorTest, ASecondNodeWithReadThroughServesAnAnswerTheFirstNodeMade) {
             std::string::npos);
 }
 
+TEST_F(MirrorTest, ASlowMongoDoesNotHoldUpAMissWithReadThrough) {
+  REQUIRE_FAKE_OLLAMA();
+  start_mirrored({{"TICKETAID_MONGO_READ_THROUGH", "true"},
+                  {"TICKETAID_MONGO_READ_THROUGH_TIMEOUT_MS", "200"}});
+  ASSERT_TRUE(wait_until([&] { return ready()["mirror"].value("state", "") == "caught_up"; }));
+  if (!mongo_.set_delay_ms(3000)) return;
+  const json answer = answer_ticket(daemon_->port(), "T-55", "Slow mirror");
+  EXPECT_EQ(answer.value("status", ""), "complete");
+  EXPECT_EQ(fake_.chat_requests(), 1) << "the miss went to Ollama";
+  auto metrics = http_call(daemon_->port(), "GET", "/metrics");
+  EXPECT_NE(metrics.body.find("ticketaid_mirror_read_through_total{result=\"miss\"} 1"),
+            std::string::npos);
+  ASSERT_TRUE(mongo_.set_delay_ms(0));
+}
+
 TEST_F(MirrorTest, DoctorReportsTheMirrorAndItsOutbox) {
   start_mirrored();
   const std::string session = create_session();
