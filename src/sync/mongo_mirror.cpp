@@ -145,6 +145,7 @@ class MongoMirror final : public Mirror {
     LogScope scope(LogFields{{"SYNC", "mongo"}});
     bool indexed = false;
     int failures = 0;
+    read_outbox_state();  // before the first attempt, which may wait for MongoDB
     while (!stopping()) {
       std::optional<mirror::MongoError> failed;
       bool idle = false;

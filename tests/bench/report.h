@@ -10,10 +10,12 @@
 //   idle                                idle WebSockets
 //   startup_bench, startup_default      start-up with tests/bench/bench.toml, and
 //                                       with the built-in defaults
-//   mirror_off, mirror_up, mirror_down, the chat path without the MongoDB mirror, with
-//   mirror_off2                         it and MongoDB up, with MongoDB down, and
-//                                       without it again
-//   mirror_up_ready, mirror_down_ready  GET /ready at the end of those runs
+//   mirror_off, mirror_off2,            the chat path, side by side, through two
+//   mirror_up, mirror_down              daemons without the MongoDB mirror, one with
+//                                       it and MongoDB up, one with MongoDB down
+//   mirror_up_ready, mirror_down_ready  GET /ready at the end of the window
+//   mirror_down_outbox                  {"rows"}: the MongoDB-down daemon's outbox
+//                                       in its database file after it stopped
 //   mirror_skipped                      {"reason"}: run.sh skipped the mirror phase
 //
 // Thread-safety: a plain function of its inputs.

@@ -9,8 +9,9 @@
 #   --smoke   every mode with tiny counts, in well under a minute: proves that the
 #             tools still run (CTest's bench.smoke); targets are not judged.
 #   --only    run one phase: startup (start-up and idle sockets), cached, ttft, fast,
-#             or mirror (the chat path with the MongoDB mirror off, on with MongoDB
-#             up, and on with MongoDB down); the report shows that phase alone.
+#             or mirror (the chat path through daemons with the MongoDB mirror off,
+#             on with MongoDB up, and on with MongoDB down, side by side); the report
+#             shows that phase alone.
 #   --out     keep each mode's JSON results in DIR (default: a temporary directory,
 #             removed at the end).
 #   --build   the build directory holding the binaries (default: build/ at the root).
@@ -238,12 +239,16 @@ stop "$fake_pid"
 fi
 
 # --- the chat path with the MongoDB mirror (docs/performance.md): the same streams
-# (ttft mode, 20 ms between tokens) through daemons asking the same fake Ollama:
-# without the mirror; with it and the MongoDB double up; with the double down from
-# before the daemon starts to its end, so that the outbox grows and the syncer
-# retries the whole run; and without the mirror again, so that two mirror-off runs
-# bracket the others and show how far the same daemon moves between runs on this
-# machine. /ready is kept at the end of the mirror runs.
+# (ttft mode, 20 ms between tokens) through four daemons at once, asking the same
+# fake Ollama and measured over the same window: two without the mirror (off and
+# off2: how far two identical daemons differ here is the noise floor of the
+# comparison); one with the mirror and its MongoDB double up; one with the mirror
+# and its own double down from before the daemon starts to its end, so that the
+# outbox grows and the syncer retries the whole run. Running them side by side puts
+# the other work on this shared machine on all four alike. /ready is kept at the
+# end of the mirror runs.
+mirror_names=(mirror_off mirror_off2 mirror_up mirror_down)
+declare -A mirror_pid mirror_url
 
 # mirror_skip REASON: the phase cannot run here; the report shows REASON.
 mirror_skip() {
@@ -251,55 +256,57 @@ mirror_skip() {
   printf '{"reason": "%s"}\n' "$1" >"$results/mirror_skipped.json"
 }
 
-# The MongoDB double (sets mongo_pid, mongo_port, control_port).
-fake_mongo_start() {
-  /usr/bin/python3 "$fake_mongo" --port 0 --control-port 0 >"$work/fake_mongo.out" \
-    2>"$work/fake_mongo.err" &
+# fake_mongo NAME: a MongoDB double (sets mongo_pid, mongo_port, control_port).
+fake_mongo() {
+  local name=$1
+  /usr/bin/python3 "$fake_mongo" --port 0 --control-port 0 >"$work/$name.out" \
+    2>"$work/$name.err" &
   mongo_pid=$!
   running+=("$mongo_pid")
   local i line=""
   for ((i = 0; i < 1000; i++)); do
-    line=$(grep -m 1 '^fake_mongo mongo=' "$work/fake_mongo.out" 2>/dev/null || true)
+    line=$(grep -m 1 '^fake_mongo mongo=' "$work/$name.out" 2>/dev/null || true)
     if [ -n "$line" ]; then break; fi
     if ! kill -0 "$mongo_pid" 2>/dev/null; then break; fi
     sleep 0.01
   done
   if [ -z "$line" ]; then
-    echo "run.sh: fake_mongo.py did not start:" >&2
-    cat "$work/fake_mongo.err" >&2
+    echo "run.sh: $fake_mongo did not start:" >&2
+    cat "$work/$name.err" >&2
     exit 1
   fi
   mongo_port=$(sed 's/.*mongo=\([0-9]*\).*/\1/' <<<"$line")
   control_port=$(sed 's/.*control=\([0-9]*\).*/\1/' <<<"$line")
 }
 
-# fake_mongo_faults JSON: POST /faults to the double.
+# fake_mongo_faults CONTROL_PORT JSON: POST /faults to a double.
 fake_mongo_faults() {
-  curl -fsS -X POST "http://127.0.0.1:$control_port/faults" -d "$1" >/dev/null
+  curl -fsS -X POST "http://127.0.0.1:$1/faults" -d "$2" >/dev/null
 }
 
-# mirror_run NAME [VAR=VALUE...]: a fresh daemon, the streams, and (with the mirror)
-# its /ready as NAME_ready.json.
-mirror_run() {
+# mirror_daemon NAME [VAR=VALUE...]: a fresh daemon for the mirror phase.
+mirror_daemon() {
   local name=$1
   shift
   daemon "${name}_daemon" "$@"
-  measure "$name" ttft --url "$daemon_url" --streams "$mirror_streams" --warmup "$warm" \
-    --duration "$dur" --daemon-pid "$daemon_pid" --ollama-pid "$fake_pid"
-  if [ $# -gt 0 ]; then
-    curl -sS "$daemon_url/ready" >"$results/${name}_ready.json" || true
-    say "$name: mirror at the end: $(/usr/bin/python3 -c '
+  mirror_pid[$name]=$daemon_pid
+  mirror_url[$name]=$daemon_url
+}
+
+# mirror_ready NAME: keeps the daemon's /ready as NAME_ready.json and prints its mirror.
+mirror_ready() {
+  local name=$1
+  curl -sS "${mirror_url[$name]}/ready" >"$results/${name}_ready.json" || true
+  say "$name: mirror at the end: $(/usr/bin/python3 -c '
 import json, sys
 m = json.load(open(sys.argv[1])).get("mirror", {})
 print("state %s, outboxDepth %s, rowsSent %s, lastError %s" % (m.get("state"),
       m.get("outboxDepth"), m.get("rowsSent"), m.get("lastError", "-")))' \
-      "$results/${name}_ready.json" 2>/dev/null || echo "no /ready answer")"
-  fi
-  stop "$daemon_pid"
+    "$results/${name}_ready.json" 2>/dev/null || echo "no /ready answer")"
 }
 
 if wants mirror; then
-  unset TICKETAID_MONGO_URI  # the mirror-off runs must not inherit one
+  unset TICKETAID_MONGO_URI  # the mirror-off daemons must not inherit one
   if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c 'import bson' 2>/dev/null; then
     mirror_skip "/usr/bin/python3 with bson (python3-pymongo) is missing"
   elif [ ! -f "$fake_mongo" ]; then
@@ -310,15 +317,43 @@ if wants mirror; then
     --ollama-url http://127.0.0.1:1 2>&1 | grep -q 'no MongoDB support'; then
     mirror_skip "$ticketaid was built without the MongoDB mirror (libmongoc-dev)"
   else
-    fake mirror_fake "$mirror_tokens" 20 $((mirror_streams * 2 + 64))
-    fake_mongo_start
-    mongo_uri="mongodb://127.0.0.1:$mongo_port/?replicaSet=rs0"
-    mirror_run mirror_off
-    mirror_run mirror_up TICKETAID_MONGO_URI="$mongo_uri"
-    fake_mongo_faults '{"down": true}'
-    mirror_run mirror_down TICKETAID_MONGO_URI="$mongo_uri"
-    stop "$mongo_pid"
-    mirror_run mirror_off2
+    fake mirror_fake "$mirror_tokens" 20 $((mirror_streams * 8 + 64))
+    fake_mongo mongo_up
+    up_mongo_pid=$mongo_pid
+    up_uri="mongodb://127.0.0.1:$mongo_port/?replicaSet=rs0"
+    fake_mongo mongo_down
+    down_mongo_pid=$mongo_pid
+    down_uri="mongodb://127.0.0.1:$mongo_port/?replicaSet=rs0"
+    fake_mongo_faults "$control_port" '{"down": true}'
+    mirror_daemon mirror_off
+    mirror_daemon mirror_off2
+    mirror_daemon mirror_up TICKETAID_MONGO_URI="$up_uri"
+    mirror_daemon mirror_down TICKETAID_MONGO_URI="$down_uri"
+    loads=()
+    for name in "${mirror_names[@]}"; do
+      measure "$name" ttft --url "${mirror_url[$name]}" --streams "$mirror_streams" \
+        --warmup "$warm" --duration "$dur" --daemon-pid "${mirror_pid[$name]}" \
+        --ollama-pid "$fake_pid" &
+      loads+=($!)
+    done
+    for pid in "${loads[@]}"; do
+      wait "$pid"
+    done
+    mirror_ready mirror_up
+    mirror_ready mirror_down
+    for name in "${mirror_names[@]}"; do
+      stop "${mirror_pid[$name]}"
+    done
+    # /ready's depth is the syncer's count after its last attempt; the database file
+    # holds what was really waiting when the daemon stopped.
+    /usr/bin/python3 -c '
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM mirror_outbox").fetchone()[0]
+print(json.dumps({"rows": rows}))' "$work/mirror_down_daemon/ticketaid.db" \
+      >"$results/mirror_down_outbox.json" || true
+    say "mirror_down: outbox rows in the database after the stop: $(cat "$results/mirror_down_outbox.json")"
+    stop "$down_mongo_pid"
+    stop "$up_mongo_pid"
     stop "$fake_pid"
   fi
 fi

@@ -21,7 +21,7 @@ constexpr const char* kSystemPrompt =
 // What the slots of one thread count.
 struct StreamCounts {
   Latencies ttft;
-  Latencies total;  // send to the end of the reply ("done" or the done: true line)
+  Latencies total;     // send to the end of the reply ("done" or the done: true line)
   int64_t tokens = 0;  // tokens that arrived inside the window
   int64_t tokens_total = 0;
   int64_t requests = 0;  // replies that ended inside the window
