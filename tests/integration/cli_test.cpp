@@ -320,7 +320,7 @@ class CliDoctor : public DaemonTest {
 TEST_F(CliDoctor, AHealthySetupPassesWithOneLinePerCheck) {
   EXPECT_EQ(doctor(fake_.url(), "127.0.0.1:0"), 0) << out_ << err_;
   const auto lines = lines_of(out_);
-  ASSERT_EQ(lines.size(), 8u) << out_;
+  ASSERT_EQ(lines.size(), 9u) << out_;
   for (const auto& l : lines) {
     EXPECT_TRUE(l.starts_with("ok    ") || l.starts_with("warn  ")) << l;
   }
@@ -334,6 +334,7 @@ TEST_F(CliDoctor, AHealthySetupPassesWithOneLinePerCheck) {
   EXPECT_TRUE(line("listen address").starts_with("ok")) << out_;
   EXPECT_TRUE(line("authentication").starts_with("ok    authentication: none")) << out_;
   EXPECT_TRUE(line("redis").starts_with("ok    redis: not used")) << out_;
+  EXPECT_TRUE(line("mongo mirror").starts_with("ok    mongo mirror: off")) << out_;
 }
 
 TEST_F(CliDoctor, ReportsTheLiveDatabaseAndThatTheDaemonHoldsItsAddress) {
