@@ -44,6 +44,7 @@ struct OutboxEntry {
 struct MirrorConversation {
   ConversationInfo info;       // id, kind, user/ticket, title, model, times, totals
   int revision = 0;            // tickets
+  int latest_revision = 0;     // tickets: the ticket's highest revision now
   std::string status;          // tickets: a SessionStatus; chat: "active"
   std::string failure_reason;  // tickets
   GenerationStats stats;       // tickets: the answer's

@@ -53,7 +53,8 @@ constexpr const char* kConversation =
     "coalesce(m.prompt_tokens, 0) + coalesce(m.response_tokens, 0) END), 0), "
     "CAST(round(avg(CASE WHEN m.role = 'assistant' THEN m.duration_ms END)) AS INTEGER), "
     "coalesce(c.revision, 0), c.status, c.failure_reason, c.prompt_tokens, c.response_tokens, "
-    "c.duration_ms, c.done_reason "
+    "c.duration_ms, c.done_reason, (SELECT max(revision) FROM conversations AS t "
+    "WHERE t.kind = 'ticket' AND t.ticket_id = c.ticket_id) "
     "FROM conversations AS c LEFT JOIN messages AS m ON m.conversation_id = c.id "
     "WHERE c.id = ?1 GROUP BY c.id";
 
@@ -97,6 +98,7 @@ MirrorConversation read_mirror_conversation(const Statement& row) {
   c.stats.response_tokens = row.optional_int64(15);
   c.stats.duration_ms = row.optional_int64(16);
   c.stats.done_reason = row.text(17);
+  c.latest_revision = static_cast<int>(row.optional_int64(18).value_or(0));
   c.updated_at_ms = c.info.last_activity_ms;
   return c;
 }

@@ -149,7 +149,9 @@ Writes ticket_writes(const MirrorItem& item, const DocumentOptions& options) {
   int64_t bytes = 0;
   for (const StoredMessage& m : item.messages)
     bytes += message_bytes(m);
-  json set = {{"ticket_id", ticket}, {"metadata.status", c.status}};
+  json set = {{"ticket_id", ticket}};
+  // The ticket's status is its newest revision's, whichever revision is sent last.
+  if (c.revision >= c.latest_revision) set["metadata.status"] = c.status;
   json unset = json::object();
   if (item.bytes_before + bytes > options.max_document_bytes) {
     out.overflowed = true;

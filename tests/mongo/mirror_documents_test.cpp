@@ -77,6 +77,7 @@ MirrorItem ticket_item(int64_t bytes_before = 0) {
   c.info.created_at_ms = 2000;
   c.info.last_activity_ms = 6000;
   c.revision = 2;
+  c.latest_revision = 2;
   c.status = "complete";
   c.stats = {"llama3.2", 5, 7, 2500, "stop"};
   c.updated_at_ms = 6000;
@@ -229,6 +230,17 @@ TEST(MirrorDocumentsTest, ChatConversationRowSetsMetadataOnly) {
   for (const auto& [key, value] : set.items()) {
     EXPECT_NE(key.rfind("messages", 0), 0u) << key;
   }
+}
+
+TEST(MirrorDocumentsTest, OnlyTheNewestRevisionSetsTheTicketsStatus) {
+  MirrorItem newest = ticket_item();
+  EXPECT_EQ(writes_for(newest, {}).writes.at(0).update.at("$set").at("metadata.status"),
+            "complete");
+  MirrorItem older = ticket_item();
+  older.conversation->latest_revision = 3;  // a follow-up on revision 2 after 3 began
+  const json& set = writes_for(older, {}).writes.at(0).update.at("$set");
+  EXPECT_FALSE(set.contains("metadata.status")) << set.dump();
+  EXPECT_TRUE(set.contains("revisions.conv2"));
 }
 
 TEST(MirrorDocumentsTest, TicketRevisionIsSetAtItsKey) {
