@@ -238,7 +238,8 @@ TEST(MirrorDocumentsTest, OnlyTheNewestRevisionSetsTheTicketsStatus) {
             "complete");
   MirrorItem older = ticket_item();
   older.conversation->latest_revision = 3;  // a follow-up on revision 2 after 3 began
-  const json& set = writes_for(older, {}).writes.at(0).update.at("$set");
+  const Writes out = writes_for(older, {});
+  const json& set = out.writes.at(0).update.at("$set");
   EXPECT_FALSE(set.contains("metadata.status")) << set.dump();
   EXPECT_TRUE(set.contains("revisions.conv2"));
 }
