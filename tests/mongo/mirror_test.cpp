@@ -293,7 +293,8 @@ TEST_F(MirrorTest, ASlowMongoDoesNotHoldUpAMissWithReadThrough) {
   ASSERT_TRUE(wait_until([&] { return ready()["mirror"].value("state", "") == "caught_up"; }));
   if (!mongo_.set_delay_ms(3000)) return;
   const json answer = answer_ticket(daemon_->port(), "T-55", "Slow mirror");
-  EXPECT_EQ(answer.value("status", ""), "complete");
+  ASSERT_TRUE(answer.is_object()) << daemon_->stderr_text();
+  EXPECT_EQ(answer.value("status", ""), "complete") << daemon_->stderr_text();
   EXPECT_EQ(fake_.chat_requests(), 1) << "the miss went to Ollama";
   auto metrics = http_call(daemon_->port(), "GET", "/metrics");
   EXPECT_NE(metrics.body.find("ticketaid_mirror_read_through_total{result=\"miss\"} 1"),
