@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "support/mongo/fake_mongo.h"
+#include "support/mongo/mongoc_handles.h"
 
 namespace ticketaid::testing {
 namespace {
@@ -24,25 +25,6 @@ using json = nlohmann::ordered_json;  // BSON field order is kept
 
 constexpr const char* kDatabase = "ticketaid_fake_mongo_test";
 constexpr const char* kCollection = "answers";
-
-// Owns a heap bson_t. (std::unique_ptr<bson_t, D> trips -Wignored-attributes: bson_t
-// is declared over-aligned.)
-class OwnedBson {
- public:
-  explicit OwnedBson(bson_t* doc = nullptr) : doc_(doc) {}
-  ~OwnedBson() {
-    if (doc_ != nullptr) bson_destroy(doc_);
-  }
-  OwnedBson(OwnedBson&& other) noexcept : doc_(std::exchange(other.doc_, nullptr)) {}
-  OwnedBson& operator=(OwnedBson&&) = delete;
-  OwnedBson(const OwnedBson&) = delete;
-  OwnedBson& operator=(const OwnedBson&) = delete;
-  bson_t* get() const { return doc_; }
-  explicit operator bool() const { return doc_ != nullptr; }
-
- private:
-  bson_t* doc_;
-};
 
 OwnedBson from_json(const std::string& text) {
   bson_error_t error;

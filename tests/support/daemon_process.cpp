@@ -28,6 +28,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "support/child_process.h"
+
 namespace ticketaid::testing {
 namespace {
 
@@ -168,14 +170,7 @@ pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int out
     if (report_u > first_closed) syscall(SYS_close_range, first_closed, report_u - 1, 0U);
     syscall(SYS_close_range, report_u + 1, ~0U, 0U);
     report[1] = report_fd;
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-      sigaction(sig, &action, nullptr);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+    reset_signals_in_child();
     execve(c_argv[0], c_argv.data(), c_env.data());
     const int e = errno;
     write_all(report[1], reinterpret_cast<const char*>(&e), sizeof(e));

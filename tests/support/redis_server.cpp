@@ -1,8 +1,7 @@
 // Runs redis-server as a child process (see redis_server.h).
 //
-// The child is started with fork and execv from an argument array built beforehand,
-// so that between the two it only makes async-signal-safe calls; it gets /dev/null as
-// standard input, a log file as standard output and error, no other inherited
+// The child is started with spawn_child (child_process.h): fork and execv, /dev/null
+// as standard input, a log file as standard output and error, no other inherited
 // descriptors, default signal handling, and SIGKILL when the thread that started it
 // ends. command() speaks just enough RESP over a plain socket.
 //
@@ -12,12 +11,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -31,6 +26,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/child_process.h"
 #include "util/redis_url.h"
 
 namespace ticketaid::testing {
@@ -174,12 +170,7 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
 }
 
 RedisServer::~RedisServer() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  if (!reap_within(kStopTimeoutMs)) {
-    ::kill(pid_, SIGKILL);
-    reap_within(kStopTimeoutMs);
-  }
+  terminate_child(&pid_, kStopTimeoutMs);
 }
 
 bool RedisServer::start() {
@@ -231,46 +222,15 @@ bool RedisServer::launch(std::string* error) {
     args.push_back("--requirepass");
     args.push_back(options_.password);
   }
-  std::vector<char*> argv;
-  for (std::string& arg : args) {
-    argv.push_back(arg.data());
-  }
-  argv.push_back(nullptr);
   const std::string log_path = (dir_->path() / "redis.log").string();
   const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (log_fd < 0 || null_fd < 0) {
+  if (log_fd < 0) {
     *error = std::string("cannot open the log: ") + std::strerror(errno);
-    if (log_fd >= 0) close(log_fd);
-    if (null_fd >= 0) close(null_fd);
     return false;
   }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // The child: async-signal-safe calls only.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) _exit(127);
-    syscall(SYS_close_range, 3U, ~0U, 0U);
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-      sigaction(sig, &action, nullptr);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  const int fork_errno = errno;
+  const pid_t pid = spawn_child(std::move(args), log_fd, log_fd, error);
   close(log_fd);
-  close(null_fd);
-  if (pid < 0) {
-    *error = std::string("fork: ") + std::strerror(fork_errno);
-    return false;
-  }
+  if (pid < 0) return false;
   pid_ = pid;
   return true;
 }
@@ -280,7 +240,7 @@ bool RedisServer::launch(std::string* error) {
 bool RedisServer::wait_ready(std::string* error) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(kReadyTimeoutMs);
   while (true) {
-    if (reap_within(0)) {
+    if (reap_child_within(&pid_, 0)) {
       *error = "redis-server exited";
       return false;
     }
@@ -293,39 +253,11 @@ bool RedisServer::wait_ready(std::string* error) {
       *error = "no answer to PING within " + std::to_string(kReadyTimeoutMs) + " ms (" +
                reply.text + ")";
       ::kill(pid_, SIGKILL);
-      reap_within(kStopTimeoutMs);
+      reap_child_within(&pid_, kStopTimeoutMs);
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-}
-
-// Waits up to timeout_ms for the child to exit and reaps it; returns whether it did.
-bool RedisServer::reap_within(int timeout_ms) {
-  if (pid_ <= 0) return true;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0U));
-  bool reaped = false;
-  while (true) {
-    int status = 0;
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno != EINTR)) {
-      reaped = true;
-      break;
-    }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) break;
-    if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      poll(&p, 1, static_cast<int>(left));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  if (pidfd >= 0) close(pidfd);
-  if (reaped) pid_ = -1;
-  return reaped;
 }
 
 bool RedisServer::stop() {
@@ -333,12 +265,8 @@ bool RedisServer::stop() {
     [] { GTEST_SKIP() << "TICKETAID_TEST_REDIS_URL names an external Redis: cannot stop it"; }();
     return false;
   }
-  if (pid_ <= 0) return true;
-  ::kill(pid_, SIGTERM);
-  if (reap_within(kStopTimeoutMs)) return true;
+  if (terminate_child(&pid_, kStopTimeoutMs)) return true;
   ADD_FAILURE() << "redis-server ignored SIGTERM for " << kStopTimeoutMs << " ms";
-  ::kill(pid_, SIGKILL);
-  reap_within(kStopTimeoutMs);
   return false;
 }
 
@@ -349,7 +277,7 @@ bool RedisServer::kill() {
   }
   if (pid_ <= 0) return true;
   ::kill(pid_, SIGKILL);
-  if (reap_within(kStopTimeoutMs)) return true;
+  if (reap_child_within(&pid_, kStopTimeoutMs)) return true;
   ADD_FAILURE() << "redis-server survived SIGKILL";
   return false;
 }

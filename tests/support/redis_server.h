@@ -70,7 +70,6 @@ class RedisServer {
  private:
   bool launch(std::string* error);  // starts the process on port_
   bool wait_ready(std::string* error);
-  bool reap_within(int timeout_ms);
 
   RedisServerOptions options_;
   std::string external_url_;

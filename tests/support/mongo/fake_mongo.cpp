@@ -1,10 +1,9 @@
 // Runs fake_mongo.py as a child process and reads data through libmongoc (see
 // fake_mongo.h).
 //
-// The child is started with fork and execv from an argument array built beforehand,
-// so that between the two it only makes async-signal-safe calls; it gets /dev/null as
-// standard input, a pipe as standard output (for the one ports line), a log file as
-// standard error, no other inherited descriptors, default signal handling, and
+// The child is started with spawn_child (child_process.h): fork and execv, /dev/null
+// as standard input, a pipe as standard output (for the one ports line), a log file
+// as standard error, no other inherited descriptors, default signal handling, and
 // SIGKILL when the thread that started it ends. The control port is spoken to with
 // httplib; data is read with a short-lived mongoc_client_t per call.
 //
@@ -14,9 +13,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -30,11 +26,12 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "support/child_process.h"
 #include "support/daemon_process.h"
+#include "support/mongo/mongoc_handles.h"
 
 #ifndef TICKETAID_FAKE_MONGO_SCRIPT
 #error "TICKETAID_FAKE_MONGO_SCRIPT must name tests/support/mongo/fake_mongo.py"
@@ -55,39 +52,6 @@ std::string bson_error_text(const bson_error_t& error) {
   return std::string(error.message) + " (domain " + std::to_string(error.domain) + ", code " +
          std::to_string(error.code) + ")";
 }
-
-// Owners for the libmongoc handles used here.
-struct ClientDeleter {
-  void operator()(mongoc_client_t* c) const { mongoc_client_destroy(c); }
-};
-struct CollectionDeleter {
-  void operator()(mongoc_collection_t* c) const { mongoc_collection_destroy(c); }
-};
-struct CursorDeleter {
-  void operator()(mongoc_cursor_t* c) const { mongoc_cursor_destroy(c); }
-};
-using ClientPtr = std::unique_ptr<mongoc_client_t, ClientDeleter>;
-using CollectionPtr = std::unique_ptr<mongoc_collection_t, CollectionDeleter>;
-using CursorPtr = std::unique_ptr<mongoc_cursor_t, CursorDeleter>;
-
-// Owns a heap bson_t. (std::unique_ptr<bson_t, D> trips -Wignored-attributes: bson_t
-// is declared over-aligned.)
-class OwnedBson {
- public:
-  explicit OwnedBson(bson_t* doc = nullptr) : doc_(doc) {}
-  ~OwnedBson() {
-    if (doc_ != nullptr) bson_destroy(doc_);
-  }
-  OwnedBson(OwnedBson&& other) noexcept : doc_(std::exchange(other.doc_, nullptr)) {}
-  OwnedBson& operator=(OwnedBson&&) = delete;
-  OwnedBson(const OwnedBson&) = delete;
-  OwnedBson& operator=(const OwnedBson&) = delete;
-  bson_t* get() const { return doc_; }
-  explicit operator bool() const { return doc_ != nullptr; }
-
- private:
-  bson_t* doc_;
-};
 
 // A client for one call, or null with *error set.
 ClientPtr make_client(const std::string& uri, std::string* error) {
@@ -143,12 +107,7 @@ FakeMongo::FakeMongo() {
 }
 
 FakeMongo::~FakeMongo() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  if (!reap_within(kStopTimeoutMs)) {
-    ::kill(pid_, SIGKILL);
-    reap_within(kStopTimeoutMs);
-  }
+  terminate_child(&pid_, kStopTimeoutMs);
 }
 
 bool FakeMongo::start() {
@@ -197,48 +156,21 @@ bool FakeMongo::launch(std::string* error) {
     args.insert(args.end(),
                 {"--port", std::to_string(port_), "--control-port", std::to_string(control_port_)});
   }
-  std::vector<char*> argv;
-  for (std::string& arg : args) {
-    argv.push_back(arg.data());
-  }
-  argv.push_back(nullptr);
   const std::string log_path = (dir_->path() / "fake_mongo.log").string();
   const int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   int out[2] = {-1, -1};
-  if (log_fd < 0 || null_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
+  if (log_fd < 0 || pipe2(out, O_CLOEXEC) != 0) {
     *error = std::string("cannot open the log or a pipe: ") + std::strerror(errno);
-    for (const int fd : {log_fd, null_fd, out[0], out[1]}) {
+    for (const int fd : {log_fd, out[0], out[1]}) {
       if (fd >= 0) close(fd);
     }
     return false;
   }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // The child: async-signal-safe calls only.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    if (dup2(null_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(log_fd, 2) < 0) _exit(127);
-    syscall(SYS_close_range, 3U, ~0U, 0U);
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-      sigaction(sig, &action, nullptr);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  const int fork_errno = errno;
+  const pid_t pid = spawn_child(std::move(args), out[1], log_fd, error);
   close(log_fd);
-  close(null_fd);
   close(out[1]);
   if (pid < 0) {
     close(out[0]);
-    *error = std::string("fork: ") + std::strerror(fork_errno);
     return false;
   }
   pid_ = pid;
@@ -270,7 +202,7 @@ bool FakeMongo::launch(std::string* error) {
     *error =
         "no ports line within " + std::to_string(kReadyTimeoutMs) + " ms (read \"" + line + "\")";
     ::kill(pid_, SIGKILL);
-    reap_within(kStopTimeoutMs);
+    reap_child_within(&pid_, kStopTimeoutMs);
     return false;
   }
   port_ = port;
@@ -278,42 +210,10 @@ bool FakeMongo::launch(std::string* error) {
   return true;
 }
 
-// Waits up to timeout_ms for the child to exit and reaps it; returns whether it did.
-bool FakeMongo::reap_within(int timeout_ms) {
-  if (pid_ <= 0) return true;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0U));
-  bool reaped = false;
-  while (true) {
-    int status = 0;
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno != EINTR)) {
-      reaped = true;
-      break;
-    }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) break;
-    if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      poll(&p, 1, static_cast<int>(left));
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  if (pidfd >= 0) close(pidfd);
-  if (reaped) pid_ = -1;
-  return reaped;
-}
-
 bool FakeMongo::stop() {
   if (!require_double("stop it")) return false;
-  if (pid_ <= 0) return true;
-  ::kill(pid_, SIGTERM);
-  if (reap_within(kStopTimeoutMs)) return true;
+  if (terminate_child(&pid_, kStopTimeoutMs)) return true;
   ADD_FAILURE() << "fake_mongo.py ignored SIGTERM for " << kStopTimeoutMs << " ms";
-  ::kill(pid_, SIGKILL);
-  reap_within(kStopTimeoutMs);
   return false;
 }
 

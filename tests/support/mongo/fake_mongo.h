@@ -92,8 +92,7 @@ class FakeMongo {
   std::string log_text() const;
 
  private:
-  bool launch(std::string* error);  // starts the process, reads its ports line
-  bool reap_within(int timeout_ms);
+  bool launch(std::string* error);        // starts the process, reads its ports line
   bool require_double(const char* what);  // skips the test when external
   bool post_faults(const nlohmann::json& faults);
 
