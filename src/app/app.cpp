@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include "app/mirror_setup.h"
 #include "app/service_manager.h"
 #include "core/chat_service.h"
 #include "core/generation_queue.h"
-#include "app/mirror_setup.h"
 #include "core/health_monitor.h"
 #include "core/ticket_service.h"
 #include "limits/redis_rate_limiter.h"
@@ -310,8 +310,8 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
     asio::post(blocking, std::move(task));
   };
   const SettingsSource current_settings = [&holder] { return holder.get(); };
-  TicketService tickets(*store.value(), *llm, queue, system_clock(), current_settings,
-                        run_blocking, shared_answers);
+  TicketService tickets(*store.value(), *llm, queue, system_clock(), current_settings, run_blocking,
+                        shared_answers);
   ChatService chats(*store.value(), *llm, queue, system_clock(), current_settings, run_blocking);
   PeriodicTask janitor(std::chrono::seconds(settings.sessions_purge_interval_s),
                        [&chats] { chats.purge_expired(); });
@@ -327,10 +327,9 @@ int run_daemon(std::shared_ptr<const Settings> initial, const RunOptions& option
   std::unique_ptr<RateLimiter> rate_limiter = make_rate_limiter(settings);
   ConnectionRegistry connections;
   SocketHub sockets;
-  auto context = std::make_shared<const ServerContext>(
-      ServerContext{tickets, chats, *store.value(), *llm, run_blocking, current_settings, health,
-                    *authenticator.value(), *rate_limiter, connections, sockets,
-                    mirror.value().get()});
+  auto context = std::make_shared<const ServerContext>(ServerContext{
+      tickets, chats, *store.value(), *llm, run_blocking, current_settings, health,
+      *authenticator.value(), *rate_limiter, connections, sockets, mirror.value().get()});
   PeriodicTask checkpoints(std::chrono::seconds(settings.storage_checkpoint_interval_s), [&] {
     if (Status folded = store.value()->checkpoint(/*truncate=*/false); !folded) {
       spdlog::warn("checkpoint: {}", folded.message());

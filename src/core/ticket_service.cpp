@@ -42,8 +42,8 @@ bool TicketService::serve_from_shared(const TicketRequest& request, const Settin
   if (shared_answers_ == nullptr || request.regenerate) return false;
   auto shared = shared_answers_->find(request.ticket_id, request.body);
   if (!shared) return false;
-  Status imported = store_.import_ticket_answer(request.ticket_id, request.body, shared->answer,
-                                                shared->stats);
+  Status imported =
+      store_.import_ticket_answer(request.ticket_id, request.body, shared->answer, shared->stats);
   if (!imported) {
     // A generation started here meanwhile, or the store refused: go on as a miss.
     spdlog::debug("ticket {}: answer from the mirror not stored: {}", request.ticket_id,

@@ -49,8 +49,9 @@ constexpr const char* kCountUserSessions =
 
 // The ?2 least recently active sessions of user ?1; their messages cascade. The
 // mirror keeps them, marked expired.
-#define OLDEST_OF_USER \
-  "(SELECT id FROM conversations WHERE kind = 'chat' AND user_id = ?1 ORDER BY updated_at, rowid LIMIT ?2)"
+#define OLDEST_OF_USER                                                                             \
+  "(SELECT id FROM conversations WHERE kind = 'chat' AND user_id = ?1 ORDER BY updated_at, rowid " \
+  "LIMIT ?2)"
 constexpr const char* kExpireOldest =
     "INSERT INTO mirror_outbox (op, conversation_id, created_at) SELECT 'expire', id, ?3 "
     "FROM conversations WHERE id IN " OLDEST_OF_USER " AND " MIRROR_IS_ON;
@@ -140,9 +141,8 @@ Result<ConversationInfo> SqliteStore::create_chat_session(std::string_view user_
           q.bind(1, user_id).bind(2, excess).bind(3, now_ms());
         });
         if (!expired.is_ok()) return expired;
-        Status evicted = execute(db, kEvictOldest, [&](Statement& q) {
-          q.bind(1, user_id).bind(2, excess);
-        });
+        Status evicted =
+            execute(db, kEvictOldest, [&](Statement& q) { q.bind(1, user_id).bind(2, excess); });
         if (!evicted.is_ok()) return evicted;
       }
       std::string id = new_id();
@@ -200,9 +200,8 @@ Result<bool> SqliteStore::delete_chat_session(std::string_view id) {
 Result<int> SqliteStore::purge_chat_sessions_idle_since(int64_t cutoff_ms) {
   return guarded<Result<int>>([&] {
     return writer_.transact<Result<int>>([&](Connection& db) -> Result<int> {
-      Status expired = execute(db, kExpireIdle, [&](Statement& q) {
-        q.bind(1, cutoff_ms).bind(2, now_ms());
-      });
+      Status expired =
+          execute(db, kExpireIdle, [&](Statement& q) { q.bind(1, cutoff_ms).bind(2, now_ms()); });
       if (!expired.is_ok()) return expired;
       Status purged = execute(db, kPurgeIdle, [&](Statement& q) { q.bind(1, cutoff_ms); });
       if (!purged.is_ok()) return purged;

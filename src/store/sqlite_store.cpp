@@ -340,9 +340,8 @@ Result<Store::TicketPage> SqliteStore::list_ticket_sessions(std::optional<Sessio
 Result<bool> SqliteStore::delete_ticket_session(std::string_view ticket_id) {
   return guarded<Result<bool>>([&] {
     return writer_.transact<Result<bool>>([&](Connection& db) -> Result<bool> {
-      Status removed = execute(db, kRemoveTicket, [&](Statement& q) {
-        q.bind(1, ticket_id).bind(2, now_ms());
-      });
+      Status removed =
+          execute(db, kRemoveTicket, [&](Statement& q) { q.bind(1, ticket_id).bind(2, now_ms()); });
       if (!removed.is_ok()) return removed;
       Status deleted = execute(db, kDeleteTicket, [&](Statement& q) { q.bind(1, ticket_id); });
       if (!deleted.is_ok()) return deleted;
@@ -375,7 +374,8 @@ Status SqliteStore::import_ticket_answer(std::string_view ticket_id, std::string
         if (Status s = reset_revision(db, found->conversation_id, prompt, stats.model, now); !s) {
           return s;
         }
-      } else if (Status s = insert_revision(db, ticket_id, revision, prompt, stats.model, now); !s) {
+      } else if (Status s = insert_revision(db, ticket_id, revision, prompt, stats.model, now);
+                 !s) {
         return s;
       }
       Result<RevisionRow> row = generating_revision(db, ticket_id, revision);

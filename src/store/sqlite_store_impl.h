@@ -156,8 +156,8 @@ class SqliteStore final : public Store, public Outbox {
   Status reset_revision(Connection& db, const std::string& conversation_id, std::string_view prompt,
                         std::string_view model, int64_t now);
   // Stores the answer of a generating revision and marks it complete.
-  Status write_answer(Connection& db, const std::string& conversation_id,
-                      std::string_view response, const GenerationStats& stats, int64_t now);
+  Status write_answer(Connection& db, const std::string& conversation_id, std::string_view response,
+                      const GenerationStats& stats, int64_t now);
   Status upsert_prompt(Connection& db, const std::string& conversation_id, std::string_view prompt,
                        int64_t now);
 

@@ -51,8 +51,9 @@ class MongoConnection {
 // connectTimeoutMS=5000, socketTimeoutMS=15000, appname=ticketaid. With
 // bound_ms, all three are that instead, whatever the URI says: for lookups that a
 // request waits for.
-Result<std::unique_ptr<MongoConnection>> make_mongo_connection(
-    const std::string& uri, const std::string& database, std::optional<int> bound_ms = {});
+Result<std::unique_ptr<MongoConnection>> make_mongo_connection(const std::string& uri,
+                                                               const std::string& database,
+                                                               std::optional<int> bound_ms = {});
 
 // "host:port,host:port/database" of a URI: the mirror's target, without credentials.
 Result<std::string> mongo_target(const std::string& uri, const std::string& database);

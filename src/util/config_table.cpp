@@ -408,8 +408,7 @@ const std::vector<KeySpec>& table_of_keys() {
       boolean("mongo.redact", &S::mongo_redact, kRestart,
               "Leave ticket bodies out of the mirror; a SHA-256 of each body is stored instead "
               "(read-through still matches on it)."),
-      size("mongo.max_document_bytes", &S::mongo_max_document_bytes, 64 * kKiB, 15 * kMiB,
-           kRestart,
+      size("mongo.max_document_bytes", &S::mongo_max_document_bytes, 64 * kKiB, 15 * kMiB, kRestart,
            "Content kept in one MongoDB document (MongoDB refuses documents over 16 MiB); "
            "what would pass it goes to the collection's _overflow collection."),
       integer("mongo.read_through_timeout_ms", &S::mongo_read_through_timeout_ms, 10, 10000,

@@ -6,7 +6,6 @@
 // thread, on hot paths; rendering reads a snapshot that is consistent per metric.
 #pragma once
 
-#include "util/mirror_status.h"
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "util/mirror_status.h"
 
 #include "util/status.h"
 
